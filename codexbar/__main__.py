@@ -1,0 +1,3 @@
+from codexbar.cli import main
+
+main()

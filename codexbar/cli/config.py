@@ -1,0 +1,63 @@
+"""`codexbar config`: where the settings live, and reading and changing them."""
+
+from __future__ import annotations
+
+import click
+
+from codexbar import paths
+from codexbar import settings as settings_module
+from codexbar.cli.options import warn
+from codexbar.errors import EXIT_USAGE
+
+
+@click.group()
+def config() -> None:
+    """Show or change codexbar's settings."""
+
+
+@config.command("path")
+def config_path() -> None:
+    """Print the settings file's path."""
+    click.echo(str(paths.settings_path()))
+
+
+@config.command("get")
+@click.argument("key")
+def config_get(key: str) -> int:
+    """Print one setting's value (its default when unset)."""
+    try:
+        settings_module.lookup(key)
+    except settings_module.SettingsError as error:
+        click.echo(str(error), err=True)
+        return click.get_current_context().exit(EXIT_USAGE)
+    loaded = settings_module.load()
+    for problem in loaded.problems:
+        warn(problem)
+    click.echo(settings_module.format_value(loaded.get(key)))
+    return 0
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+def config_set(key: str, value: str) -> int:
+    """Change one setting (lists are comma-separated: `notify.thresholds 50,20`)."""
+    try:
+        stored = settings_module.set_from_text(key, value)
+    except settings_module.SettingsError as error:
+        click.echo(str(error), err=True)
+        return click.get_current_context().exit(EXIT_USAGE)
+    click.echo(f"{key} = {settings_module.format_value(stored)}")
+    return 0
+
+
+@config.command("list")
+def config_list() -> None:
+    """Every setting with its value and what it does."""
+    loaded = settings_module.load()
+    for problem in loaded.problems:
+        warn(problem)
+    for setting in settings_module.SETTINGS:
+        value = settings_module.format_value(loaded.get(setting.key))
+        marker = "" if setting.key in loaded.values else " (default)"
+        click.echo(f"{setting.key} = {value}{marker}\n    {setting.doc}")

@@ -1,0 +1,127 @@
+"""Picks the source the user chose, or walks them in order (Auto), and records every attempt."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from codexbar.errors import ErrorKind, SourceError
+from codexbar.models import UsageSnapshot
+from codexbar.redact import redact
+from codexbar.sources import SourceContext, SourceRegistry, UsageSource
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    source: str
+    ok: bool
+    kind: str | None = None  # an ErrorKind value, or "skipped"
+    message: str | None = None
+    ms: int = 0
+
+
+@dataclass(frozen=True)
+class UsageReport:
+    snapshot: UsageSnapshot | None
+    attempts: tuple[Attempt, ...] = ()
+    error: SourceError | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot is not None
+
+
+def run_source(
+    source: UsageSource, ctx: SourceContext
+) -> tuple[UsageSnapshot | None, Attempt, SourceError | None]:
+    """Fetch from one source, timing it and turning any failure into a SourceError."""
+    started = time.monotonic()
+    snapshot: UsageSnapshot | None = None
+    error: SourceError | None = None
+    try:
+        snapshot = source.fetch(ctx).with_reset_flags(ctx.now())
+    except SourceError as raised:
+        error = raised
+    except Exception as raised:  # a plugin bug must not take the app down
+        log.debug("source %s raised unexpectedly", source.name, exc_info=True)
+        error = SourceError(
+            ErrorKind.PARSE,
+            f"{source.title} failed unexpectedly ({type(raised).__name__}: {redact(str(raised))}).",
+            "Please report this with the output of `codexbar doctor`.",
+        )
+    if error is not None:
+        error = SourceError(
+            error.kind, redact(error.message), redact(error.hint) if error.hint else None
+        )
+    ms = round((time.monotonic() - started) * 1000)
+    if error is None:
+        return snapshot, Attempt(source.name, True, ms=ms), None
+    return None, Attempt(source.name, False, error.kind.value, error.text, ms), error
+
+
+class Engine:
+    def __init__(self, registry: SourceRegistry) -> None:
+        self.registry = registry
+
+    def fetch(self, ctx: SourceContext, source: str = AUTO) -> UsageReport:
+        if source == AUTO:
+            return self._fetch_auto(ctx)
+        chosen = self.registry.get(source)
+        if chosen is None:
+            known = ", ".join(self.registry.names) or "none"
+            error = SourceError(
+                ErrorKind.UNSUPPORTED,
+                f"There is no usage source called {source!r} (installed: {known}).",
+            )
+            return UsageReport(None, (), error)
+        error = chosen.unavailable(ctx)
+        if error is not None:
+            return UsageReport(
+                None, (Attempt(chosen.name, False, error.kind.value, error.text),), error
+            )
+        snapshot, attempt, error = run_source(chosen, ctx)
+        return UsageReport(snapshot, (attempt,), error)
+
+    def _fetch_auto(self, ctx: SourceContext) -> UsageReport:
+        attempts: list[Attempt] = []
+        errors: list[SourceError] = []
+        for source in self.registry.sources:
+            if not source.in_auto(ctx):
+                continue
+            reason = source.skip_reason(tuple(attempts))
+            if reason is not None:
+                attempts.append(Attempt(source.name, False, SKIPPED, reason))
+                continue
+            error = source.unavailable(ctx)
+            if error is not None:
+                attempts.append(Attempt(source.name, False, error.kind.value, error.text))
+                errors.append(error)
+                continue
+            snapshot, attempt, error = run_source(source, ctx)
+            attempts.append(attempt)
+            if snapshot is not None:
+                return UsageReport(snapshot, tuple(attempts))
+            assert error is not None
+            errors.append(error)
+        return UsageReport(None, tuple(attempts), _headline_error(errors))
+
+
+def _headline_error(errors: list[SourceError]) -> SourceError:
+    """The error to lead with when every source failed: the first one the user can act on."""
+    for error in errors:
+        if error.kind not in (ErrorKind.DISABLED, ErrorKind.NOT_INSTALLED):
+            return error
+    if errors:
+        return errors[0]
+    return SourceError(
+        ErrorKind.DISABLED,
+        "No usage source is enabled.",
+        "Choose a source with `codexbar config set source auto`.",
+    )

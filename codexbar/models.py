@@ -1,0 +1,154 @@
+"""The usage model every source produces and every view reads.
+
+Windows are identified by their *length*, never by the slot they arrived in: some plans send only a
+weekly window in the "primary" slot, and a 5-hour reading must never be shown for it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+
+MAIN_LIMIT_ID = "codex"
+
+SESSION_MINUTES = 300
+WEEKLY_MINUTES = 10080
+MONTHLY_MINUTES = 43200
+# Codex rounds window lengths up from seconds, and labels "within three minutes" as the same window.
+_LENGTH_TOLERANCE = 3
+
+_BASE_IDS = ((SESSION_MINUTES, "session"), (WEEKLY_MINUTES, "weekly"), (MONTHLY_MINUTES, "monthly"))
+
+
+def window_base_id(minutes: int | None) -> str:
+    """`session`, `weekly`, `monthly` or `window-<N>m` for a window of this many minutes."""
+    if minutes is None:
+        return "window"
+    for length, name in _BASE_IDS:
+        if abs(minutes - length) <= _LENGTH_TOLERANCE:
+            return name
+    return f"window-{minutes}m"
+
+
+def limit_slug(limit_id: str | None, limit_name: str | None) -> str | None:
+    """A short, stable prefix for an extra limit bucket; None for the main bucket."""
+    if limit_id in (None, "", MAIN_LIMIT_ID):
+        return None
+    for text in (limit_name, limit_id):
+        if text and "spark" in text.lower():
+            return "spark"
+    text = (limit_name or limit_id or "extra").lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "extra"
+
+
+def _length_label(minutes: int | None) -> str:
+    base = window_base_id(minutes)
+    if base in ("session", "weekly", "monthly"):
+        return base.capitalize()
+    if minutes is None:
+        return "Window"
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440}-day"
+    if minutes % 60 == 0:
+        return f"{minutes // 60}-hour"
+    return f"{minutes}-minute"
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One rate-limit window as the backend reported it."""
+
+    used_percent: float
+    window_minutes: int | None
+    resets_at: datetime | None = None
+    limit_id: str = MAIN_LIMIT_ID
+    limit_name: str | None = None
+    # True when the reading was taken before `resets_at` and that time has since passed: the figure
+    # is what was true then, and the window has most likely refilled.
+    reset_passed: bool = False
+
+    @property
+    def id(self) -> str:
+        base = window_base_id(self.window_minutes)
+        slug = limit_slug(self.limit_id, self.limit_name)
+        return f"{slug}-{base}" if slug else base
+
+    @property
+    def label(self) -> str:
+        length = _length_label(self.window_minutes)
+        slug = limit_slug(self.limit_id, self.limit_name)
+        if slug is None:
+            return length
+        prefix = "Spark" if slug == "spark" else (self.limit_name or self.limit_id)
+        return f"{prefix} {length.lower()}"
+
+    @property
+    def is_main(self) -> bool:
+        return limit_slug(self.limit_id, self.limit_name) is None
+
+    @property
+    def remaining_percent(self) -> float:
+        return max(0.0, min(100.0, 100.0 - self.used_percent))
+
+    @property
+    def clamped_used_percent(self) -> float:
+        return max(0.0, min(100.0, self.used_percent))
+
+
+@dataclass(frozen=True)
+class Credits:
+    """Prepaid credits. The backend sends the balance as a decimal string ("112.50", "0E-10")."""
+
+    balance: Decimal | None
+    has_credits: bool = False
+    unlimited: bool = False
+
+    @property
+    def balance_text(self) -> str | None:
+        if self.balance is None:
+            return None
+        return format(self.balance, "f")
+
+
+@dataclass(frozen=True)
+class Identity:
+    email: str | None = None
+    plan: str | None = None
+    account_id: str | None = None
+
+
+def _window_sort_key(window: RateWindow) -> tuple:
+    return (not window.is_main, window.limit_id, window.window_minutes or 0)
+
+
+@dataclass(frozen=True)
+class UsageSnapshot:
+    """Everything one source learned in one reading."""
+
+    source: str
+    fetched_at: datetime
+    observed_at: datetime
+    windows: tuple[RateWindow, ...] = ()
+    credits: Credits | None = None
+    identity: Identity = field(default_factory=Identity)
+
+    def __post_init__(self) -> None:
+        # Main bucket first, shorter windows first: the order every view shows them in.
+        object.__setattr__(self, "windows", tuple(sorted(self.windows, key=_window_sort_key)))
+
+    def window(self, window_id: str) -> RateWindow | None:
+        return next((w for w in self.windows if w.id == window_id), None)
+
+    @property
+    def main_windows(self) -> tuple[RateWindow, ...]:
+        return tuple(w for w in self.windows if w.is_main)
+
+    def with_reset_flags(self, now: datetime) -> UsageSnapshot:
+        """Flag windows whose reset time lies between the reading and `now`."""
+        flagged = tuple(
+            replace(w, reset_passed=w.resets_at is not None and w.resets_at <= now)
+            for w in self.windows
+        )
+        return replace(self, windows=flagged)

@@ -1,0 +1,173 @@
+"""codexbar's SQLite database (apsw): snapshots now, the cost cache and notification state later.
+
+The schema moves forward by numbered migrations recorded in `PRAGMA user_version`. A file that is
+not a usable database is moved aside (never deleted) and a fresh one is built, with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import apsw
+
+from codexbar import paths
+from codexbar.codec import snapshot_from_dict, snapshot_to_dict
+from codexbar.models import UsageSnapshot
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreTooNew(Exception):
+    """The database comes from a newer codexbar: keep it as it is rather than rebuild it."""
+
+
+def _migration_1(db: apsw.Connection) -> None:
+    db.execute(
+        """
+        CREATE TABLE snapshots (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            fetched_at REAL NOT NULL,
+            observed_at REAL NOT NULL,
+            data TEXT NOT NULL
+        );
+        CREATE INDEX snapshots_fetched_at ON snapshots(fetched_at);
+        """
+    )
+
+
+# Append only: migration N brings user_version from N-1 to N. Other modules (the cost cache,
+# notification memory) add theirs here so one file has one history.
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_migration_1]
+
+
+class Store:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or paths.store_path()
+        self.warnings: list[str] = []
+        self.db = self._open()
+
+    # -- opening, migrating, recovering ------------------------------------------------------
+
+    def _connect(self) -> apsw.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = apsw.Connection(str(self.path))
+        db.set_busy_timeout(BUSY_TIMEOUT_MS)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate(db)
+        return db
+
+    def _open(self) -> apsw.Connection:
+        db = None
+        try:
+            db = self._connect()
+            self._check(db)
+            return db
+        except (
+            StoreTooNew,
+            apsw.BusyError,
+            apsw.CantOpenError,
+            apsw.PermissionsError,
+            apsw.ReadOnlyError,
+            apsw.IOError,
+        ):
+            raise
+        except apsw.Error as error:
+            if db is not None:
+                db.close()
+            return self._rebuild(error)
+
+    @staticmethod
+    def _check(db: apsw.Connection) -> None:
+        (result,) = db.execute("PRAGMA quick_check").fetchone()
+        if result != "ok":
+            raise apsw.CorruptError(f"quick_check: {result}")
+
+    def _rebuild(self, error: Exception) -> apsw.Connection:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            part = Path(str(self.path) + suffix)
+            if part.exists():
+                part.replace(Path(str(aside) + suffix))
+        message = (
+            f"The codexbar database {self.path} was unreadable ({error}); it was moved to "
+            f"{aside.name} and a new one was created. Saved readings start again."
+        )
+        log.warning(message)
+        self.warnings.append(message)
+        return self._connect()
+
+    @staticmethod
+    def _migrate(db: apsw.Connection) -> None:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version > len(MIGRATIONS):
+            raise StoreTooNew(
+                f"The codexbar database {db.filename} was written by a newer codexbar (schema "
+                f"{version}, this one knows {len(MIGRATIONS)}); upgrade codexbar to use it."
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            with db:
+                MIGRATIONS[number - 1](db)
+                db.execute(f"PRAGMA user_version={number}")
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[apsw.Connection]:
+        with self.db:
+            yield self.db
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def save_snapshot(self, snapshot: UsageSnapshot) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT INTO snapshots(source, fetched_at, observed_at, data) VALUES (?, ?, ?, ?)",
+                (
+                    snapshot.source,
+                    snapshot.fetched_at.timestamp(),
+                    snapshot.observed_at.timestamp(),
+                    json.dumps(snapshot_to_dict(snapshot), separators=(",", ":")),
+                ),
+            )
+
+    def last_snapshot(self) -> UsageSnapshot | None:
+        row = self.db.execute(
+            "SELECT data FROM snapshots ORDER BY fetched_at DESC, id DESC LIMIT 1"
+        ).fetchone()
+        return self._decode(row[0]) if row else None
+
+    def snapshots_since(self, since: datetime) -> list[UsageSnapshot]:
+        rows = self.db.execute(
+            "SELECT data FROM snapshots WHERE fetched_at >= ? ORDER BY fetched_at, id",
+            (since.timestamp(),),
+        )
+        return [s for (data,) in rows if (s := self._decode(data)) is not None]
+
+    def prune_snapshots(self, older_than_days: int = 90) -> int:
+        cutoff = time.time() - older_than_days * 86400
+        with self.db:
+            self.db.execute("DELETE FROM snapshots WHERE fetched_at < ?", (cutoff,))
+            return self.db.changes()
+
+    @staticmethod
+    def _decode(data: str) -> UsageSnapshot | None:
+        try:
+            return snapshot_from_dict(json.loads(data))
+        except (ValueError, KeyError, TypeError):
+            return None
