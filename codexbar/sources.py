@@ -45,6 +45,12 @@ class SourceContext:
     interactive: bool = True
     # The Codex account's email when known, so a source can refuse another account's figures.
     known_email: str | None = None
+    # True in the tray: a source may keep a helper (a `codex app-server`) running between fetches
+    # and must stop it in `close()`. The one-shot CLI leaves it False.
+    keep_alive: bool = False
+    # Where a kept-alive source pushes a newer reading the moment it learns one (the tray
+    # redraws); None when nobody listens.
+    on_update: Callable[[UsageSnapshot], None] | None = None
 
 
 class UsageSource:
