@@ -88,6 +88,11 @@ class UsageSource:
         """Read the usage now. Raises SourceError (and nothing else) on failure."""
         raise NotImplementedError
 
+    def diagnostics(self, ctx: SourceContext) -> list[str]:
+        """Extra lines for `codexbar doctor` (which browser, how many cookies, which binary),
+        with every secret redacted."""
+        return []
+
     def close(self) -> None:
         """Release anything kept between fetches (a kept-alive child process, say)."""
 

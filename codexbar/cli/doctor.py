@@ -79,6 +79,8 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
     for source in app.registry.sources:
         auto = "" if source.in_auto(ctx) else " [not in Auto]"
         echo(f"{source.name} — {source.title}{auto}")
+        for line in source.diagnostics(ctx):
+            echo(f"  {line}")
         unavailable = source.unavailable(ctx)
         if unavailable is not None:
             echo(f"  unavailable ({unavailable.kind.value}): {unavailable.text}")
