@@ -47,7 +47,9 @@ def as_decimal(value: Any) -> Decimal | None:
             number = Decimal(str(value).strip())
         except InvalidOperation:
             return None
-        return number if number.is_finite() else None
+        # A balance is a money-like figure: refuse absurd exponents (1E+999999 would print a
+        # million digits) along with NaN and infinities.
+        return number if number.is_finite() and abs(number.adjusted()) <= 30 else None
     return None
 
 

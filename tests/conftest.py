@@ -3,9 +3,12 @@ captured output is checked for the fixture secrets (a token must never reach the
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -36,11 +39,15 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     for section_name, content in report.sections:
+        if not section_name.endswith(report.when):  # each phase checks what it captured
+            continue
         for secret in SECRET_VALUES:
             if secret and secret in content:
                 report.outcome = "failed"
-                report.longrepr = (f"a secret value appeared in {section_name!r} of "
-                                   f"{item.nodeid}: tokens and cookies must never be printed")
+                report.longrepr = (
+                    f"a secret value appeared in {section_name!r} of "
+                    f"{item.nodeid}: tokens and cookies must never be printed"
+                )
                 return
 
 
@@ -68,6 +75,33 @@ def codex_home(tmp_path) -> Path:
     home = tmp_path / "codex_home"
     shutil.copytree(FIXTURE_HOME, home)
     return home
+
+
+def _reissue_jwt(token: str, **claims: object) -> str:
+    header, payload, signature = token.split(".")
+    data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    data.update(claims)
+    encoded = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+    return f"{header}.{encoded}.{signature}"
+
+
+def write_fresh_auth(home: Path) -> Path:
+    """The fixture auth.json with its access token's `exp` and `last_refresh` moved to now, so
+    that tests run on the real clock (subprocesses, the real Codex CLI) keep passing after the
+    fixture's dates have gone by. The new token joins SECRET_VALUES."""
+    data = json.loads((FIXTURE_HOME / "auth.json").read_text())
+    now = int(time.time())
+    tokens = data["tokens"]
+    tokens["access_token"] = _reissue_jwt(
+        tokens["access_token"], iat=now, nbf=now, exp=now + 7 * 86400
+    )
+    tokens["id_token"] = _reissue_jwt(tokens["id_token"], iat=now, exp=now + 3600)
+    SECRET_VALUES.extend([tokens["access_token"], tokens["id_token"]])
+    data["last_refresh"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "auth.json"
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def point_home_at(home: Path, backend: FakeBackend) -> None:

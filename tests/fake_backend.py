@@ -53,9 +53,12 @@ class FakeBackend:
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, self.path.split("?")[0],
-                                  {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    self.command,
+                    self.path.split("?")[0],
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 backend.requests.append(request)
                 route = backend.routes.get(request.path)
                 if route is None:
@@ -67,8 +70,9 @@ class FakeBackend:
                 body, content_type = reply.encoded()
                 try:
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", reply.headers.get("Content-Type",
-                                                                       content_type))
+                    self.send_header(
+                        "Content-Type", reply.headers.get("Content-Type", content_type)
+                    )
                     for key, value in reply.headers.items():
                         if key != "Content-Type":
                             self.send_header(key, value)
@@ -85,7 +89,7 @@ class FakeBackend:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def port(self) -> int:

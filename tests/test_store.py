@@ -1,0 +1,79 @@
+"""The SQLite store: migrations, snapshots, and a corrupt file moved aside and rebuilt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import apsw
+import pytest
+
+from codexbar import store as store_module
+from codexbar.models import Credits, Identity, RateWindow, UsageSnapshot
+from codexbar.store import Store, StoreTooNew
+
+NOW = datetime(2026, 11, 21, 0, 5, 0, 123000, tzinfo=UTC)
+
+
+def snapshot(used: float, at: datetime = NOW) -> UsageSnapshot:
+    return UsageSnapshot(
+        "oauth",
+        at,
+        at,
+        windows=(
+            RateWindow(used, 300, resets_at=at + timedelta(hours=2)),
+            RateWindow(45.0, 10080, limit_id="codex_bengalfox", limit_name="Spark"),
+        ),
+        credits=Credits(Decimal("112.50"), True, False),
+        identity=Identity("a@example.com", "plus", "acct"),
+    )
+
+
+def test_round_trip_keeps_every_field(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    assert store.last_snapshot() is None
+    store.save_snapshot(snapshot(18.0))
+    assert store.last_snapshot() == snapshot(18.0)
+    assert store.schema_version == len(store_module.MIGRATIONS)
+
+
+def test_last_snapshot_is_the_newest(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    store.save_snapshot(snapshot(30.0, NOW))
+    store.save_snapshot(snapshot(10.0, NOW - timedelta(hours=1)))
+    assert store.last_snapshot().windows[0].used_percent == 30.0
+    assert len(store.snapshots_since(NOW - timedelta(days=1))) == 2
+
+
+def test_reopening_keeps_data(tmp_path):
+    Store(tmp_path / "db.sqlite3").save_snapshot(snapshot(18.0))
+    assert Store(tmp_path / "db.sqlite3").last_snapshot() is not None
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"this is not a database at all" * 100,
+        b"\x00" * 4096,
+        b"SQLite format 3\x00" + b"\xff" * 8000,
+    ],
+)
+def test_corrupt_file_is_moved_aside_and_rebuilt(tmp_path, garbage):
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(garbage)
+    store = Store(path)
+    assert store.warnings and "moved to" in store.warnings[0]
+    store.save_snapshot(snapshot(18.0))
+    assert store.last_snapshot() is not None
+    aside = [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+    assert aside and aside[0].read_bytes() == garbage  # kept, never deleted
+
+
+def test_a_newer_schema_is_left_alone(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    db = apsw.Connection(str(path))
+    db.execute("PRAGMA user_version=999")
+    db.close()
+    with pytest.raises(StoreTooNew, match="newer codexbar"):
+        Store(path)
+    assert path.exists()
