@@ -61,3 +61,44 @@ def config_list() -> None:
         value = settings_module.format_value(loaded.get(setting.key))
         marker = "" if setting.key in loaded.values else " (default)"
         click.echo(f"{setting.key} = {value}{marker}\n    {setting.doc}")
+
+
+@config.command("set-cookie")
+def config_set_cookie() -> int:
+    """Store a chatgpt.com Cookie header for the web source, read from standard input.
+
+    Never from the command line, so it stays out of your shell history: paste it at the hidden
+    prompt, or pipe it in (`wl-paste | codexbar config set-cookie`)."""
+    import sys
+
+    from codexbar import secrets
+
+    if sys.stdin.isatty():
+        text = click.prompt("Cookie header (input hidden)", hide_input=True)
+    else:
+        text = sys.stdin.read()
+    try:
+        header = secrets.clean_cookie_header(text)
+        where = secrets.set_secret(secrets.COOKIE_HEADER, header)
+    except (ValueError, secrets.SecretStoreError) as error:
+        click.echo(f"Not stored: {error}", err=True)
+        return click.get_current_context().exit(EXIT_USAGE)
+    count = len(header.split("; "))
+    click.echo(f"Stored the Cookie header ({count} cookies) {where}.")
+    if settings_module.load().get("web.cookies") != "manual":
+        click.echo("The web source uses it once you run `codexbar config set web.cookies manual`.")
+    return 0
+
+
+@config.command("clear-cookie")
+def config_clear_cookie() -> int:
+    """Forget the stored chatgpt.com Cookie header."""
+    from codexbar import secrets
+
+    try:
+        secrets.delete_secret(secrets.COOKIE_HEADER)
+    except secrets.SecretStoreError as error:
+        click.echo(f"Not removed: {error}", err=True)
+        return click.get_current_context().exit(EXIT_USAGE)
+    click.echo("The stored Cookie header is gone.")
+    return 0
