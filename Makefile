@@ -31,5 +31,9 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format codexbar providers tests
 
+# Cost scanner benchmark (minutes; builds ~2 GB under .cache/bench). Not part of `make test`.
+bench: $(VENV)/.installed-test
+	$(BIN)/python bench/cost_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -49,6 +49,31 @@ def _migration_1(db: apsw.Connection) -> None:
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_migration_1]
 
 
+def _migration_cost_cache(db: apsw.Connection) -> None:
+    """The cost scanner's per-file cache (codexbar/cost/cache.py owns these tables)."""
+    db.execute(
+        """
+        CREATE TABLE cost_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE cost_files (
+            path TEXT NOT NULL, tz TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+            size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, session_id TEXT, project TEXT,
+            state BLOB NOT NULL, PRIMARY KEY (path, tz)
+        );
+        CREATE TABLE cost_rows (
+            path TEXT NOT NULL, tz TEXT NOT NULL, day TEXT NOT NULL, utc_day TEXT NOT NULL,
+            model TEXT NOT NULL, effort TEXT NOT NULL, long INTEGER NOT NULL,
+            input INTEGER NOT NULL, cached INTEGER NOT NULL, cache_write INTEGER NOT NULL,
+            output INTEGER NOT NULL, reasoning INTEGER NOT NULL, responses INTEGER NOT NULL
+        );
+        CREATE INDEX cost_rows_file ON cost_rows(path, tz);
+        CREATE INDEX cost_rows_day ON cost_rows(tz, day);
+        """
+    )
+
+
+MIGRATIONS.append(_migration_cost_cache)
+
+
 class Store:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or paths.store_path()
@@ -110,15 +135,26 @@ class Store:
     @staticmethod
     def _migrate(db: apsw.Connection) -> None:
         (version,) = db.execute("PRAGMA user_version").fetchone()
-        if version > len(MIGRATIONS):
-            raise StoreTooNew(
-                f"The codexbar database {db.filename} was written by a newer codexbar (schema "
-                f"{version}, this one knows {len(MIGRATIONS)}); upgrade codexbar to use it."
-            )
-        for number in range(version + 1, len(MIGRATIONS) + 1):
-            with db:
+        if version == len(MIGRATIONS):
+            return
+        # Several processes (the tray, a CLI call) may open a new database at once: take the
+        # write lock before reading the version, so exactly one of them migrates.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            if version > len(MIGRATIONS):
+                raise StoreTooNew(
+                    f"The codexbar database {db.filename} was written by a newer codexbar "
+                    f"(schema {version}, this one knows {len(MIGRATIONS)}); upgrade codexbar "
+                    "to use it."
+                )
+            for number in range(version + 1, len(MIGRATIONS) + 1):
                 MIGRATIONS[number - 1](db)
                 db.execute(f"PRAGMA user_version={number}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     @property
     def schema_version(self) -> int:

@@ -77,3 +77,27 @@ def test_a_newer_schema_is_left_alone(tmp_path):
     with pytest.raises(StoreTooNew, match="newer codexbar"):
         Store(path)
     assert path.exists()
+
+
+def test_processes_creating_the_database_at_once_migrate_it_once(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "db.sqlite3"
+    script = (
+        "import sys; from pathlib import Path; from codexbar.store import Store; "
+        "s = Store(Path(sys.argv[1])); print(s.schema_version); s.close()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in results]
+    assert {out.strip() for out, _ in results} == {str(len(store_module.MIGRATIONS))}
+    assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]

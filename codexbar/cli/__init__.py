@@ -31,10 +31,11 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 def _register() -> None:
     from codexbar.cli.config import config
+    from codexbar.cli.cost import cost, pricing
     from codexbar.cli.doctor import doctor
     from codexbar.cli.usage import usage
 
-    for command in (usage, doctor, config):
+    for command in (usage, cost, doctor, config, pricing):
         cli.add_command(command)
 
 

@@ -1,0 +1,283 @@
+"""`codexbar cost`: token totals and API-price estimates from the local session logs, and
+`codexbar pricing update`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from codexbar import formatting
+from codexbar.app import codex_homes
+from codexbar.cli.options import home_option, warn
+from codexbar.cost.summary import CostSummary, Figures, cost_summary
+from codexbar.errors import EXIT_OK
+from codexbar.settings import load as load_settings
+from codexbar.store import Store
+
+NOTE = "API-price estimates, not a bill."
+GROUPS = ("day", "model", "project", "effort")
+
+
+def _zone(name: str | None) -> tzinfo | None:
+    if not name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name!r} (try UTC or Europe/Berlin)") from None
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{option} wants a date like 2026-11-01, got {text!r}") from None
+
+
+class _Progress:
+    """A one-line progress bar on stderr for long scans (terminals only)."""
+
+    def __init__(self) -> None:
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 64 << 20:
+            return
+        width = 30
+        filled = int(width * done / total) if total else width
+        sys.stderr.write(
+            f"\rScanning sessions [{'#' * filled}{'.' * (width - filled)}] "
+            f"{done / 1e6:,.0f}/{total / 1e6:,.0f} MB"
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def finish(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def figures_json(f: Figures) -> dict[str, object]:
+    return f.to_json()
+
+
+def summary_json(s: CostSummary) -> dict[str, object]:
+    return {
+        "range": {
+            "since": s.since.isoformat() if s.since else None,
+            "until": s.until.isoformat(),
+            "timezone": s.timezone,
+        },
+        "totals": s.range.to_json(),
+        "today": s.today.to_json(),
+        "last_7_days": s.last_7_days.to_json(),
+        "days": [
+            {
+                "date": d.date,
+                **d.figures.to_json(),
+                "models": {m: f.to_json() for m, f in sorted(d.models.items())},
+            }
+            for d in s.days
+        ],
+        "models": {m: f.to_json() for m, f in sorted(s.models.items())},
+        "projects": {p: f.to_json() for p, f in sorted(s.projects.items())},
+        "efforts": {e: f.to_json() for e, f in sorted(s.efforts.items())},
+        "unpriced_models": s.unpriced_models,
+        "scan": {
+            "files": s.scan.files,
+            "bytes_read": s.scan.bytes_read,
+            "ms": s.scan.ms,
+            "files_from_cache": s.scan.files_from_cache,
+        },
+    }
+
+
+def _line(f: Figures) -> str:
+    return f"{formatting.dollars(f.cost_usd)} · {formatting.tokens(f.total_tokens)} tokens"
+
+
+def render_text(s: CostSummary, by: str) -> str:
+    span = f"{s.since.isoformat() if s.since else 'all time'} – {s.until.isoformat()}"
+    out = [f"Codex cost, {span} ({s.timezone})", ""]
+    if s.range.total_tokens == 0 and not s.has_sessions:
+        out.append("No Codex sessions in this range.")
+        return "\n".join(out) + "\n"
+    out.append(f"  {'Today':<13}{_line(s.today)}")
+    out.append(f"  {'Last 7 days':<13}{_line(s.last_7_days)}")
+    out.append(f"  {'Range':<13}{_line(s.range)}")
+    out.append("")
+    groups: list[tuple[str, Figures]]
+    if by == "day":
+        groups = [(d.date, d.figures) for d in s.days]
+    elif by == "model":
+        groups = sorted(s.models.items(), key=lambda kv: -kv[1].total_tokens)
+    elif by == "project":
+        groups = sorted(s.projects.items(), key=lambda kv: -kv[1].total_tokens)
+    else:
+        groups = sorted(s.efforts.items(), key=lambda kv: -kv[1].total_tokens)
+    name_width = max([len(by.capitalize()), *(len(name) for name, _ in groups)]) + 2
+    columns = ("Input", "Cached", "Output", "Reasoning", "Total", "Cost")
+    out.append(by.capitalize().ljust(name_width) + "".join(c.rjust(11) for c in columns))
+    for name, f in [*groups, ("Total", s.range)]:
+        cells = (
+            formatting.tokens(f.input_tokens),
+            formatting.tokens(f.cached_input_tokens),
+            formatting.tokens(f.output_tokens),
+            formatting.tokens(f.reasoning_output_tokens),
+            formatting.tokens(f.total_tokens),
+            formatting.dollars(f.cost_usd),
+        )
+        out.append(name.ljust(name_width) + "".join(c.rjust(11) for c in cells))
+    out.append("")
+    if s.unpriced_models:
+        out.append(
+            "Unpriced models (tokens counted, cost shown as —): " + ", ".join(s.unpriced_models)
+        )
+    out.append(
+        f"{NOTE} Input includes cached input; output includes reasoning; total = input + output."
+    )
+    return "\n".join(out) + "\n"
+
+
+@click.command()
+@click.option(
+    "--days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Last N days (default: the cost_days setting, 30).",
+)
+@click.option("--since", "since_text", metavar="DATE", help="First day (YYYY-MM-DD).")
+@click.option("--until", "until_text", metavar="DATE", help="Last day (default today).")
+@click.option("--all", "all_time", is_flag=True, help="Every session on disk.")
+@click.option(
+    "--by", type=click.Choice(GROUPS), default="day", show_default=True, help="Table rows."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--pretty", is_flag=True, help="Indent the JSON (implies --json).")
+@click.option("--refresh", is_flag=True, help="Ignore the cache and read every file again.")
+@click.option("--tz", "tz_name", metavar="ZONE", help="Time zone for days (default: the system's).")
+@home_option
+def cost(
+    days: int | None,
+    since_text: str | None,
+    until_text: str | None,
+    all_time: bool,
+    by: str,
+    as_json: bool,
+    pretty: bool,
+    refresh: bool,
+    tz_name: str | None,
+    homes: tuple[str, ...],
+) -> int:
+    """Tokens and estimated API cost of your local Codex sessions."""
+    since, until = _date(since_text, "--since"), _date(until_text, "--until")
+    if sum(bool(x) for x in (days, since, all_time)) > 1:
+        raise click.UsageError("use only one of --days, --since and --all")
+    if until and not since and not days and not all_time:
+        raise click.UsageError("--until needs --since (or --days)")
+    if since and until and until < since:
+        raise click.UsageError("--until is before --since")
+    tz = _zone(tz_name)
+    settings = load_settings()
+    for problem in settings.problems:
+        warn(problem)
+    json_mode = as_json or pretty
+    progress = _Progress() if not json_mode and sys.stderr.isatty() else None
+    try:
+        store = Store()
+    except Exception as error:  # the scan still works, only slower next time
+        warn(f"the cost cache is not available: {error}")
+        store = None
+    try:
+        summary = (
+            cost_summary(
+                codex_homes(settings, homes),
+                days=days or settings.get("cost_days"),
+                store=store,
+                tz=tz,
+                since=since,
+                until=until,
+                all_time=all_time,
+                refresh_cache=refresh,
+                progress=progress,
+            )
+            if store is not None
+            else _without_store(settings, homes, days, tz, since, until, all_time, progress)
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+        if store is not None:
+            store.close()
+    for message in summary.warnings:
+        warn(message)
+    if json_mode:
+        body = summary_json(summary)
+        click.echo(
+            json.dumps(body, indent=2) if pretty else json.dumps(body, separators=(",", ":"))
+        )
+    else:
+        click.echo(render_text(summary, by), nl=False)
+    return EXIT_OK
+
+
+def _without_store(settings, homes, days, tz, since, until, all_time, progress) -> CostSummary:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store(Path(folder) / "cost.sqlite3")
+        try:
+            return cost_summary(
+                codex_homes(settings, homes),
+                days=days or settings.get("cost_days"),
+                store=store,
+                tz=tz,
+                since=since,
+                until=until,
+                all_time=all_time,
+                progress=progress,
+            )
+        finally:
+            store.close()
+
+
+@click.group()
+def pricing() -> None:
+    """Model prices used for cost estimates."""
+
+
+@pricing.command("update")
+@click.option("--url", default=None, help="Where to fetch LiteLLM's price table from.")
+def pricing_update(url: str | None) -> None:
+    """Fetch LiteLLM's price table and keep its OpenAI entries (used for models the bundled
+    table lacks)."""
+    import httpx
+
+    from codexbar.cost.pricing import (
+        LITELLM_URL,
+        PricingError,
+        litellm_cache_path,
+        litellm_openai_entries,
+    )
+    from codexbar.settings import atomic_write_text
+
+    url = url or LITELLM_URL
+    try:
+        response = httpx.get(url, timeout=30, follow_redirects=True)
+        response.raise_for_status()
+        entries = litellm_openai_entries(response.json())
+    except (httpx.HTTPError, ValueError, PricingError) as error:
+        raise click.ClickException(f"could not update prices from {url}: {error}") from None
+    path = litellm_cache_path()
+    atomic_write_text(
+        path, json.dumps({"source": url, "models": entries}, indent=1, sort_keys=True)
+    )
+    click.echo(f"Saved {len(entries)} OpenAI model prices to {path}.")

@@ -1,0 +1,237 @@
+"""Totals for a date range, priced per request: what `codexbar cost` and the tray show."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
+from pathlib import Path
+
+from codexbar.cost.cache import CostCache
+from codexbar.cost.index import Indexed, Progress, ScanStats, refresh
+from codexbar.cost.pricing import PriceTable
+from codexbar.store import Store
+
+
+@dataclass
+class Figures:
+    """Token sums: input includes cached and cache-write input; output includes reasoning."""
+
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_output_tokens: int = 0
+    responses: int = 0
+    priced_cost: Decimal = Decimal(0)
+    priced_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """None when there are tokens and none of them has a price."""
+        if self.total_tokens and not self.priced_tokens:
+            return None
+        return self.priced_cost
+
+    def add(self, values: Sequence[int], cost: Decimal | None) -> None:
+        inp, cached, write, out, reasoning, responses = values
+        self.input_tokens += inp
+        self.cached_input_tokens += cached
+        self.cache_write_input_tokens += write
+        self.output_tokens += out
+        self.reasoning_output_tokens += reasoning
+        self.responses += responses
+        if cost is not None:
+            self.priced_cost += cost
+            self.priced_tokens += inp + out
+
+    def to_json(self) -> dict[str, object]:
+        cost = self.cost_usd
+        return {
+            "input_tokens": self.input_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_input_tokens": self.cache_write_input_tokens,
+            "output_tokens": self.output_tokens,
+            "reasoning_output_tokens": self.reasoning_output_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": None if cost is None else float(round(cost, 6)),
+        }
+
+
+@dataclass
+class DayFigures:
+    date: str
+    figures: Figures = field(default_factory=Figures)
+    models: dict[str, Figures] = field(default_factory=dict)
+
+
+@dataclass
+class CostSummary:
+    since: date | None
+    until: date
+    timezone: str
+    range: Figures = field(default_factory=Figures)
+    today: Figures = field(default_factory=Figures)
+    last_7_days: Figures = field(default_factory=Figures)
+    days: list[DayFigures] = field(default_factory=list)
+    models: dict[str, Figures] = field(default_factory=dict)
+    projects: dict[str, Figures] = field(default_factory=dict)
+    efforts: dict[str, Figures] = field(default_factory=dict)
+    unpriced_models: list[str] = field(default_factory=list)
+    scan: ScanStats = field(default_factory=ScanStats)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Figures:
+        return self.range
+
+    @property
+    def has_sessions(self) -> bool:
+        return self.scan.files > 0
+
+
+def tz_key(tz: tzinfo | None) -> str:
+    """A stable name for the zone the days are cut in (part of the cache key)."""
+    if tz is not None:
+        return getattr(tz, "key", None) or str(tz)
+    env = os.environ.get("TZ", "").strip()
+    if env:
+        return "system:" + env
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "zoneinfo/" in target:
+            return "system:" + target.split("zoneinfo/", 1)[1]
+    except OSError:
+        pass
+    return "system:" + "/".join(time.tzname) + f"/{time.timezone}"
+
+
+def local_now(tz: tzinfo | None, now: datetime | None) -> datetime:
+    now = now or datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    return now.astimezone(tz) if tz is not None else now.astimezone()
+
+
+def _pick_files(indexed: Indexed) -> set[str]:
+    """One file per session id: the same session in sessions/ and archived_sessions/ counts once
+    (the longer copy wins; on a tie, the live one)."""
+    best: dict[str, tuple[int, int, str]] = {}
+    for path, (found, cached) in indexed.files.items():
+        key = cached.session_id or path
+        rank = (found.size, 0 if found.archived else 1, path)
+        if key not in best or rank > best[key]:
+            best[key] = rank
+    return {rank[2] for rank in best.values()}
+
+
+def cost_summary(
+    homes: Sequence[Path],
+    *,
+    days: int = 30,
+    store: Store | None = None,
+    tz: tzinfo | None = None,
+    now: datetime | None = None,
+    since: date | None = None,
+    until: date | None = None,
+    all_time: bool = False,
+    refresh_cache: bool = False,
+    progress: Progress | None = None,
+    prices: PriceTable | None = None,
+) -> CostSummary:
+    """Token and cost totals of the local Codex sessions in `homes`.
+
+    The range is the last `days` local days including today, or `since`..`until` (inclusive), or
+    everything with `all_time`. Days are cut in `tz` (default: the system's zone)."""
+    today = local_now(tz, now).date()
+    if all_time:
+        since, until = None, until or today
+    elif since is not None:
+        until = until or today
+    else:
+        until = until or today
+        since = until - timedelta(days=max(1, days) - 1)
+    own_store = store is None
+    store = store or Store()
+    try:
+        cache = CostCache(store, tz_key(tz))
+        indexed = refresh(
+            cache,
+            [Path(h) for h in homes],
+            since,
+            until,
+            tz,
+            force=refresh_cache,
+            progress=progress,
+        )
+        summary = CostSummary(since=since, until=until, timezone=tz_key(tz).removeprefix("system:"))
+        summary.scan = indexed.stats
+        summary.warnings = [*store.warnings, *indexed.problems]
+        prices = prices or PriceTable.load()
+        summary.warnings += prices.problems
+        _aggregate(summary, cache, indexed, prices, today)
+        summary.warnings += cache.warnings
+        return summary
+    finally:
+        if own_store:
+            store.close()
+
+
+def _aggregate(
+    summary: CostSummary, cache: CostCache, indexed: Indexed, prices: PriceTable, today: date
+) -> None:
+    chosen = _pick_files(indexed)
+    lo = summary.since.isoformat() if summary.since else None
+    hi = summary.until.isoformat()
+    if cache.usable:
+        rows = cache.rows(lo, hi)
+    else:
+        rows = (
+            (path, *key, *values)
+            for path, state in indexed.fresh.items()
+            for key, values in state.buckets.items()
+            if (lo is None or key[0] >= lo) and key[0] <= hi
+        )
+    projects = {path: cached.project for path, (_, cached) in indexed.files.items()}
+    week_from = (today - timedelta(days=6)).isoformat()
+    today_text = today.isoformat()
+    by_day: dict[str, DayFigures] = {}
+    price_cache: dict[tuple[str, str, int], object] = {}
+    unpriced: set[str] = set()
+    for path, day, utc_day, model, effort, long, *values in rows:
+        if path not in chosen:
+            continue
+        key = (model, utc_day, long)
+        rates = price_cache.get(key)
+        if rates is None:
+            price = prices.lookup(model)
+            rates = price.rates(utc_day, bool(long)) if price else False
+            price_cache[key] = rates
+        if rates:
+            cost = rates.cost(values[0], values[1], values[2], values[3])
+        else:
+            cost = None
+            unpriced.add(model)
+        summary.range.add(values, cost)
+        if day == today_text:
+            summary.today.add(values, cost)
+        if week_from <= day <= today_text:
+            summary.last_7_days.add(values, cost)
+        entry = by_day.get(day)
+        if entry is None:
+            entry = by_day[day] = DayFigures(day)
+        entry.figures.add(values, cost)
+        entry.models.setdefault(model, Figures()).add(values, cost)
+        summary.models.setdefault(model, Figures()).add(values, cost)
+        project = projects.get(path) or "unknown"
+        summary.projects.setdefault(project, Figures()).add(values, cost)
+        summary.efforts.setdefault(effort or "default", Figures()).add(values, cost)
+    summary.days = [by_day[d] for d in sorted(by_day)]
+    summary.unpriced_models = sorted(unpriced)
