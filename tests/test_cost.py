@@ -450,3 +450,23 @@ def test_copy_of_fixture_home_is_untouched(codex_home, store):
     assert {p: p.read_bytes() for p in codex_home.rglob("*.jsonl")} == before
     shutil.rmtree(codex_home / "archived_sessions")
     assert scan([codex_home], store).range.total_tokens == 207_078 - 19_257
+
+
+def test_a_scan_spread_over_worker_processes_matches_truth(tmp_path, store, monkeypatch):
+    import codexbar.cost.index as index
+
+    monkeypatch.setattr(index, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(index.os, "cpu_count", lambda: 2)
+    pools = []
+
+    class CountedPool(index.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(index, "ProcessPoolExecutor", CountedPool)
+    truth = generate(tmp_path / "home", seed=5)
+    summary = scan([tmp_path / "home"], store)
+    assert len(pools) == 1
+    assert cells(summary) == truth_cells(truth)
+    assert summary.range.responses == truth["grand_total"]["responses"]

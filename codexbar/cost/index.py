@@ -3,9 +3,11 @@ grown files are read from where parsing stopped, shrunk or replaced files are re
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, tzinfo
 from pathlib import Path
@@ -15,6 +17,10 @@ from codexbar.cost.discovery import Found, discover
 from codexbar.cost.scanner import DayResolver, FileState, scan_stream
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes to read)
+
+# Below this much to read, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 256 * 1024 * 1024
+MAX_WORKERS = 4
 
 
 @dataclass
@@ -43,6 +49,67 @@ def _open(found: Found):
     import zstandard
 
     return handle, zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
+
+
+@dataclass
+class _Outcome:
+    state: FileState | None  # None: the file was skipped (gone, unreadable)
+    bytes_read: int = 0
+    problem: str | None = None
+
+
+def _scan_file(
+    item: Found, state: FileState, tz: tzinfo | None, tick: Callable[[int], None] | None = None
+) -> _Outcome:
+    """Parse one file from its saved state to its end."""
+    try:
+        handle, stream = _open(item)
+    except FileNotFoundError:
+        return _Outcome(None)  # deleted since it was listed
+    except OSError as error:
+        return _Outcome(None, problem=f"{item.path}: {error.strerror or error}; skipped")
+    try:
+        if state.offset and not item.compressed:
+            handle.seek(state.offset)
+        elif item.compressed:
+            state = FileState()
+        read = scan_stream(stream, state, DayResolver(tz), tick)
+    except OSError as error:
+        return _Outcome(None, problem=f"{item.path}: {error.strerror or error}; skipped")
+    except Exception as error:  # a corrupt .zst stream, for one
+        return _Outcome(None, problem=f"{item.path}: unreadable ({error}); skipped")
+    finally:
+        handle.close()
+    return _Outcome(state, read)
+
+
+def _scan_one_job(job: tuple[Found, FileState, tzinfo | None]) -> _Outcome:
+    return _scan_file(*job)
+
+
+def _scan_all(
+    jobs: list[tuple[Found, FileState]],
+    tz: tzinfo | None,
+    total: int,
+    tick: Callable[[int], None],
+) -> Iterator[tuple[Found, _Outcome]]:
+    """Scan the planned files; a big cold scan is spread over the cores, since the per-line
+    Python work, not the disk, is what bounds it."""
+    workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if workers < 2 or total < PARALLEL_MIN_BYTES or len(jobs) < 2:
+        for item, state in jobs:
+            yield item, _scan_file(item, state, tz, tick)
+        return
+    # Largest files first, so no worker is left with one big file at the end.
+    jobs = sorted(jobs, key=lambda job: job[0].size, reverse=True)
+    # Not "fork": the tray scans from a background thread, and forking a threaded process can
+    # copy a held lock into the child.
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        outcomes = pool.map(_scan_one_job, [(item, state, tz) for item, state in jobs], chunksize=4)
+        for (item, _state), outcome in zip(jobs, outcomes, strict=True):
+            tick(item.size)
+            yield item, outcome
 
 
 def refresh(
@@ -80,8 +147,7 @@ def refresh(
         if progress is not None:
             progress(done, total)
 
-    days = DayResolver(tz)
-    updates: list[tuple[str, CachedFile, FileState]] = []
+    jobs: list[tuple[Found, FileState]] = []
     for item, resume in plan:
         state = FileState()
         if resume:
@@ -90,27 +156,16 @@ def refresh(
             except CacheError as error:
                 cache.rebuild(error)
                 state = FileState()
-        try:
-            handle, stream = _open(item)
-        except FileNotFoundError:
-            continue  # deleted since it was listed
-        except OSError as error:
-            result.problems.append(f"{item.path}: {error.strerror or error}; skipped")
+        jobs.append((item, state))
+
+    updates: list[tuple[str, CachedFile, FileState]] = []
+    for item, outcome in _scan_all(jobs, tz, total, tick):
+        if outcome.problem is not None:
+            result.problems.append(outcome.problem)
+        if outcome.state is None:
             continue
-        try:
-            if state.offset and not item.compressed:
-                handle.seek(state.offset)
-            elif item.compressed:
-                state = FileState()
-            result.stats.bytes_read += scan_stream(stream, state, days, tick)
-        except OSError as error:
-            result.problems.append(f"{item.path}: {error.strerror or error}; skipped")
-            continue
-        except Exception as error:  # a corrupt .zst stream, for one
-            result.problems.append(f"{item.path}: unreadable ({error}); skipped")
-            continue
-        finally:
-            handle.close()
+        state = outcome.state
+        result.stats.bytes_read += outcome.bytes_read
         meta = CachedFile(
             item.dev, item.ino, item.size, item.mtime_ns, state.session_id, state.project
         )
