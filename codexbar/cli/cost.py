@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
+from contextlib import ExitStack
 from datetime import date, tzinfo
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -190,14 +193,10 @@ def cost(
         warn(problem)
     json_mode = as_json or pretty
     progress = _Progress() if not json_mode and sys.stderr.isatty() else None
-    try:
-        store = Store()
-    except Exception as error:  # the scan still works, only slower next time
-        warn(f"the cost cache is not available: {error}")
-        store = None
-    try:
-        summary = (
-            cost_summary(
+    with ExitStack() as cleanup:
+        store = _open_cost_store(cleanup)
+        try:
+            summary = cost_summary(
                 codex_homes(settings, homes),
                 days=days or settings.get("cost_days"),
                 store=store,
@@ -208,14 +207,9 @@ def cost(
                 refresh_cache=refresh,
                 progress=progress,
             )
-            if store is not None
-            else _without_store(settings, homes, days, tz, since, until, all_time, progress)
-        )
-    finally:
-        if progress is not None:
-            progress.finish()
-        if store is not None:
-            store.close()
+        finally:
+            if progress is not None:
+                progress.finish()
     for message in summary.warnings:
         warn(message)
     if json_mode:
@@ -228,25 +222,17 @@ def cost(
     return EXIT_OK
 
 
-def _without_store(settings, homes, days, tz, since, until, all_time, progress) -> CostSummary:
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as folder:
+def _open_cost_store(cleanup: ExitStack) -> Store:
+    """The user's store; when it cannot be opened, a throwaway one, so the scan still works
+    (only slower next time)."""
+    try:
+        store = Store()
+    except Exception as error:
+        warn(f"the cost cache is not available: {error}")
+        folder = cleanup.enter_context(tempfile.TemporaryDirectory())
         store = Store(Path(folder) / "cost.sqlite3")
-        try:
-            return cost_summary(
-                codex_homes(settings, homes),
-                days=days or settings.get("cost_days"),
-                store=store,
-                tz=tz,
-                since=since,
-                until=until,
-                all_time=all_time,
-                progress=progress,
-            )
-        finally:
-            store.close()
+    cleanup.callback(store.close)
+    return store
 
 
 @click.group()
