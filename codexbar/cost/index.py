@@ -51,6 +51,20 @@ def _open(found: Found):
     return handle, zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
 
 
+_resolvers: dict[object, DayResolver] = {}
+_MAX_MEMO_MINUTES = 200_000
+
+
+def _day_resolver(tz: tzinfo | None) -> DayResolver:
+    """One resolver per zone and process, so its per-minute memo serves every file. The
+    system zone is keyed by its current offsets: a laptop that changes zone gets a new one."""
+    key = tz if tz is not None else ("system", time.timezone, time.altzone, time.tzname)
+    resolver = _resolvers.get(key)
+    if resolver is None or len(resolver._minutes) > _MAX_MEMO_MINUTES:
+        resolver = _resolvers[key] = DayResolver(tz)
+    return resolver
+
+
 @dataclass
 class _Outcome:
     state: FileState | None  # None: the file was skipped (gone, unreadable)
@@ -73,7 +87,7 @@ def _scan_file(
             handle.seek(state.offset)
         elif item.compressed:
             state = FileState()
-        read = scan_stream(stream, state, DayResolver(tz), tick)
+        read = scan_stream(stream, state, _day_resolver(tz), tick)
     except OSError as error:
         return _Outcome(None, problem=f"{item.path}: {error.strerror or error}; skipped")
     except Exception as error:  # a corrupt .zst stream, for one

@@ -122,11 +122,11 @@ class DayResolver:
             minute = ts[:16]
             hit = self._minutes.get(minute)
             if hit is None:
-                try:
-                    moment = datetime.strptime(minute, "%Y-%m-%dT%H:%M")
+                try:  # by hand: strptime was a tenth of a cold scan
+                    fields = (minute[0:4], minute[5:7], minute[8:10], minute[11:13], minute[14:16])
+                    epoch = calendar.timegm(datetime(*map(int, fields)).timetuple())
                 except ValueError:
                     return None
-                epoch = calendar.timegm(moment.timetuple())
                 hit = (self._local_day(epoch), minute[:10], epoch * 1000)
                 self._minutes[minute] = hit
             try:
