@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_backend import FakeBackend
+from tests.fake_codex import fake_codex  # noqa: F401  (a fixture for the CLI-source tests)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FIXTURES = SHARED / "fixtures"

@@ -1,0 +1,256 @@
+"""Finding the `codex` executable, and starting and stopping it as a process group.
+
+Both CLI sources (the app-server over JSON-RPC and the `/status` screen in a pseudo-terminal) use
+these helpers, so every child they start is torn down the same way: stdin closed, SIGTERM to the
+whole group, a short grace, SIGKILL, reaped. Codex spawns helpers of its own; killing only the
+direct child would leave them behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from codexbar.errors import ErrorKind, SourceError
+
+IS_WINDOWS = sys.platform == "win32"
+EXECUTABLE_NAMES = ("codex.cmd", "codex.exe", "codex") if IS_WINDOWS else ("codex",)
+# How long a child gets between SIGTERM and SIGKILL: Codex exits within ~30 ms of losing stdin.
+TERMINATE_GRACE_SECONDS = 0.4
+# After a failed launch, background refreshes leave the CLI alone for this long.
+LAUNCH_GATE_SECONDS = 30 * 60
+
+INSTALL_HINT = "install it with `npm i -g @openai/codex` or set its path in the preferences"
+
+
+def not_installed_error(detail: str | None = None) -> SourceError:
+    message = f"Codex CLI not found; {INSTALL_HINT}."
+    if detail:
+        message = f"{detail} {message}"
+    return SourceError(ErrorKind.NOT_INSTALLED, message)
+
+
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and (IS_WINDOWS or os.access(path, os.X_OK))
+
+
+def _npm_prefix_from_npmrc(home: Path) -> Path | None:
+    """The `prefix=` a user set in ~/.npmrc (read, not asked of npm: that would cost a spawn)."""
+    try:
+        lines = (home / ".npmrc").read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        key, _, value = line.partition("=")
+        value = os.path.expandvars(value.strip())
+        if key.strip() == "prefix" and value:
+            return home / value[2:] if value.startswith("~/") else Path(value)
+    return None
+
+
+def install_dirs(env: Mapping[str, str], home: Path | None = None) -> list[Path]:
+    """Folders `npm i -g`, pip-style installers and Homebrew put `codex` in, most specific
+    first. A tray started by the desktop often has a shorter PATH than the user's shell."""
+    home = home or Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
+    dirs: list[Path] = []
+    if IS_WINDOWS:
+        for var in ("APPDATA", "LOCALAPPDATA"):
+            if env.get(var):
+                dirs.append(Path(env[var]) / "npm")
+    prefixes = [env.get("NPM_CONFIG_PREFIX") or env.get("npm_config_prefix")]
+    npmrc_prefix = _npm_prefix_from_npmrc(home)
+    for prefix in [*prefixes, str(npmrc_prefix) if npmrc_prefix else None]:
+        if prefix:
+            dirs.append(Path(prefix) if IS_WINDOWS else Path(prefix) / "bin")
+    dirs += [home / ".local" / "bin", home / ".npm-global" / "bin", home / ".bun" / "bin"]
+    # nvm keeps one folder per Node version; the newest is most likely the one in use.
+    nvm_bins = sorted((home / ".nvm" / "versions" / "node").glob("*/bin"), reverse=True)
+    dirs += nvm_bins
+    if not IS_WINDOWS:
+        dirs += [
+            Path("/usr/local/bin"),
+            Path("/opt/homebrew/bin"),
+            Path("/home/linuxbrew/.linuxbrew/bin"),
+            home / ".linuxbrew" / "bin",
+        ]
+    return dirs
+
+
+def find_codex(
+    configured: str | None,
+    env: Mapping[str, str],
+    extra_dirs: Iterable[Path] | None = None,
+) -> Path:
+    """The `codex` to run: the `codex_path` setting, else PATH, else the usual install places.
+
+    Raises a not_installed SourceError naming what was looked at."""
+    if configured and configured.strip():
+        path = Path(configured.strip()).expanduser()
+        if path.is_dir():
+            for name in EXECUTABLE_NAMES:
+                if _is_executable(path / name):
+                    return path / name
+        if _is_executable(path):
+            return path
+        raise not_installed_error(f"The codex_path setting ({path}) is not an executable file.")
+    search_path = env.get("PATH", os.defpath)
+    found = shutil.which("codex", path=search_path)
+    if found:
+        return Path(found)
+    dirs = install_dirs(env) if extra_dirs is None else list(extra_dirs)
+    for folder in dirs:
+        for name in EXECUTABLE_NAMES:
+            if _is_executable(folder / name):
+                return folder / name
+    raise not_installed_error()
+
+
+def child_env(env: Mapping[str, str], codex_home: Path, binary: Path) -> dict[str, str]:
+    """The environment for a Codex child: the caller's, with `CODEX_HOME` set to the home in use
+    and the binary's folder appended to PATH (the npm wrapper is a `#!/usr/bin/env node` script,
+    and under nvm `node` lives next to it, off the PATH a desktop session gives the tray)."""
+    child = dict(env)
+    child["CODEX_HOME"] = str(codex_home)
+    folder = str(binary.parent)
+    parts = [p for p in child.get("PATH", "").split(os.pathsep) if p]
+    if folder not in parts:
+        child["PATH"] = os.pathsep.join([*parts, folder])
+    return child
+
+
+def codex_version(binary: Path, env: Mapping[str, str]) -> str | None:
+    """`codex-cli 0.169.0`, or None when the binary does not say within 5 s (for doctor)."""
+    try:
+        result = subprocess.run(
+            [str(binary), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            start_new_session=not IS_WINDOWS,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = result.stdout.strip().splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else None
+
+
+def popen_group(
+    argv: list[str], env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `argv` as the leader of a new process group, with pipes on stdin, stdout, stderr."""
+    kwargs: dict = {}
+    if IS_WINDOWS:
+        kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
+    else:
+        kwargs["start_new_session"] = True
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(env),
+        cwd=str(cwd) if cwd else None,
+        close_fds=True,
+        **kwargs,
+    )
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _wait_until(done: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        if done():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def stop_group(
+    pid: int, has_exited: Callable[[], bool], grace: float = TERMINATE_GRACE_SECONDS
+) -> None:
+    """SIGTERM the process group led by `pid`, wait `grace` seconds for the leader, then SIGKILL
+    the whole group (helpers that ignored SIGTERM or outlived the leader go too).
+
+    `has_exited` must reap the leader when it has exited (Popen.poll, pexpect's isalive)."""
+    if IS_WINDOWS:
+        subprocess.run(
+            ["taskkill", "/T", "/F", "/PID", str(pid)],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+        _wait_until(has_exited, grace)
+        return
+    _signal_group(pid, signal.SIGTERM)
+    _wait_until(has_exited, grace)
+    _signal_group(pid, signal.SIGKILL)
+    if not _wait_until(has_exited, grace):  # practically never: SIGKILL cannot be ignored
+        _wait_until(has_exited, 5.0)
+
+
+def stop_popen(process: subprocess.Popen[bytes]) -> None:
+    """Close stdin (Codex's app-server exits on EOF), stop the group, reap, close the pipes."""
+    with contextlib.suppress(OSError, ValueError):
+        if process.stdin is not None:
+            process.stdin.close()
+    stop_group(process.pid, lambda: process.poll() is not None)
+    for stream in (process.stdout, process.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            if stream is not None:
+                stream.close()
+
+
+@dataclass
+class LaunchFailure:
+    at: float
+    kind: ErrorKind
+    message: str
+
+
+class LaunchGate:
+    """Remembers a failed launch so background refreshes do not spawn a broken CLI every few
+    minutes (CodexBar pauses them for 30 minutes); a refresh the user asked for always tries."""
+
+    def __init__(
+        self, seconds: float = LAUNCH_GATE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.failure: LaunchFailure | None = None
+
+    def check(self, interactive: bool) -> None:
+        """Raise the remembered error when a background refresh should not launch the CLI."""
+        failure = self.failure
+        if interactive or failure is None:
+            return
+        waited = self.clock() - failure.at
+        if waited >= self.seconds:
+            return
+        minutes = max(1, round((self.seconds - waited) / 60))
+        raise SourceError(
+            failure.kind,
+            f"{failure.message} Background refreshes will not start the Codex CLI again "
+            f"for {minutes} min.",
+            "Refresh from the menu to try now.",
+        )
+
+    def failed(self, error: SourceError) -> None:
+        self.failure = LaunchFailure(self.clock(), error.kind, error.message)
+
+    def succeeded(self) -> None:
+        self.failure = None

@@ -1,0 +1,182 @@
+"""The rpc source against a fake `codex app-server` (a real child process speaking JSONL)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from codexbar.errors import ErrorKind, SourceError
+from codexbar.sources import SourceContext
+from providers.rpc import RpcSource, merge_update
+from tests.fake_codex import gone, wait_gone
+
+
+def context(tmp_path: Path, **changes) -> SourceContext:
+    home = tmp_path / "codex-home"
+    home.mkdir(exist_ok=True)
+    return replace(SourceContext(home=home, env=dict(os.environ)), **changes)
+
+
+def test_reads_the_transcript_and_stops_the_server(fake_codex, tmp_path):
+    ctx = context(tmp_path)
+    snapshot = RpcSource().fetch(ctx)
+    windows = {w.id: w for w in snapshot.windows}
+    assert windows["session"].used_percent == 18 and windows["session"].window_minutes == 300
+    assert windows["weekly"].used_percent == 45
+    assert windows["session"].resets_at.timestamp() == 1795226100
+    assert {"spark-session", "spark-weekly"} <= set(windows)
+    assert windows["spark-session"].limit_name == "GPT-5.3-Codex-Spark"
+    assert snapshot.credits.balance == Decimal("112.50")
+    assert snapshot.identity.email == "dev.fixture@example.com"
+    assert snapshot.identity.plan == "plus"
+    assert snapshot.source == "rpc"
+    [launch] = fake_codex.launches()
+    assert launch[1] == str(ctx.home)  # CODEX_HOME is the home in use
+    assert launch[2:] == ["-s", "read-only", "-a", "never", "app-server"]
+    assert wait_gone(int(launch[0]))
+
+
+def test_garbage_interleaved_notifications_and_out_of_order_replies(fake_codex, tmp_path):
+    fake_codex.mode("garbage", "out_of_order")
+    snapshot = RpcSource().fetch(context(tmp_path))
+    assert snapshot.window("weekly").used_percent == 45
+    assert snapshot.identity.email == "dev.fixture@example.com"
+
+
+@pytest.mark.parametrize(
+    ("flags", "kind", "words"),
+    [
+        (("session=2",), ErrorKind.AUTH, "API key"),
+        (("session=3",), ErrorKind.AUTH, "not logged in"),
+        (("session=4",), ErrorKind.NETWORK, "503 Service Unavailable"),
+        (("unknown_method",), ErrorKind.UNSUPPORTED, "too old"),
+        (("hang_before_init",), ErrorKind.TIMEOUT, "`initialize`"),
+        (("hang_after_init",), ErrorKind.TIMEOUT, "`account/rateLimits/read`"),
+        (("crash_mid_reply",), ErrorKind.UNSUPPORTED, "exited (code 3)"),
+    ],
+)
+def test_failures_become_errors_the_user_can_act_on(fake_codex, tmp_path, flags, kind, words):
+    fake_codex.mode(*flags)
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path))
+    assert raised.value.kind == kind
+    assert words in raised.value.text
+    assert "<html>" not in raised.value.text  # the backend's page is not pasted at the user
+    for pid in fake_codex.pids():
+        assert wait_gone(pid), "the fake app-server outlived the fetch"
+
+
+def test_a_wham_body_inside_an_error_is_recovered(fake_codex, tmp_path):
+    fake_codex.mode("body_recovery")
+    snapshot = RpcSource().fetch(context(tmp_path))
+    assert snapshot.window("weekly").used_percent == 37
+    assert snapshot.window("session") is None  # weekly-only plan
+    assert snapshot.window("spark-session").used_percent == 12
+    assert snapshot.identity.plan == "pro"
+
+
+def test_sigterm_ignoring_server_and_helper_are_killed(fake_codex, tmp_path):
+    fake_codex.mode("ignore_sigterm", "hang_after_init")
+    with pytest.raises(SourceError):
+        RpcSource().fetch(context(tmp_path))
+    [pid] = fake_codex.pids()
+    helper = int(fake_codex.helper_pid_file.read_text())
+    assert wait_gone(pid) and wait_gone(helper)
+
+
+def test_background_refreshes_respect_the_launch_gate(fake_codex, tmp_path):
+    fake_codex.mode("hang_before_init")
+    source = RpcSource()
+    background = context(tmp_path, interactive=False)
+    with pytest.raises(SourceError) as first:
+        source.fetch(background)
+    assert first.value.kind == ErrorKind.TIMEOUT
+    with pytest.raises(SourceError) as gated:
+        source.fetch(background)
+    assert "Background refreshes will not start the Codex CLI again" in gated.value.text
+    assert len(fake_codex.launches()) == 1  # not spawned again
+    fake_codex.mode()
+    assert source.fetch(context(tmp_path, interactive=True)).window("weekly") is not None
+    assert len(fake_codex.launches()) == 2  # a manual refresh bypasses the gate
+    lifted = source.fetch(context(tmp_path, interactive=False))  # success lifted the gate
+    assert lifted.window("weekly") is not None
+
+
+def test_kept_alive_server_serves_many_refreshes_and_stops_on_close(fake_codex, tmp_path):
+    source = RpcSource()
+    ctx = context(tmp_path, keep_alive=True)
+    for _ in range(3):
+        assert source.fetch(ctx).window("session").used_percent == 18
+    [pid] = fake_codex.pids()
+    assert not gone(pid)
+    source.close()
+    assert wait_gone(pid)
+
+
+def test_kept_alive_server_pushes_merged_notifications(fake_codex, tmp_path):
+    fake_codex.mode("notify")
+    updates = []
+    arrived = threading.Event()
+
+    def on_update(snapshot):
+        updates.append(snapshot)
+        arrived.set()
+
+    source = RpcSource()
+    try:
+        source.fetch(context(tmp_path, keep_alive=True, on_update=on_update))
+        assert arrived.wait(5), "no update was pushed"
+    finally:
+        source.close()
+    pushed = updates[-1]
+    assert pushed.window("session").used_percent == 28  # the update moved it
+    assert pushed.window("weekly").used_percent == 45  # null in the update: kept
+    assert pushed.credits.balance == Decimal("112.50")
+    assert pushed.window("spark-weekly") is not None
+
+
+@pytest.mark.parametrize("flag", ["die_after_read", "die_on_second_read"])
+def test_a_kept_alive_server_that_died_is_restarted(fake_codex, tmp_path, flag):
+    fake_codex.mode(flag)
+    source = RpcSource()
+    ctx = context(tmp_path, keep_alive=True)
+    try:
+        source.fetch(ctx)
+        first = fake_codex.pids()[0]
+        if flag == "die_after_read":
+            assert wait_gone(first)
+        assert source.fetch(ctx).window("weekly").used_percent == 45
+        assert len(fake_codex.launches()) == 2
+    finally:
+        source.close()
+    assert all(wait_gone(pid) for pid in fake_codex.pids())
+
+
+def test_an_idle_kept_alive_server_is_stopped(fake_codex, tmp_path):
+    source = RpcSource()
+    source.idle_seconds = 0.3
+    source.fetch(context(tmp_path, keep_alive=True))
+    [pid] = fake_codex.pids()
+    assert wait_gone(pid)
+    source.close()
+
+
+def test_sparse_updates_merge_non_null_fields_only():
+    full = {
+        "rateLimits": {"limitId": "codex", "primary": {"usedPercent": 1}, "credits": {"x": 1}},
+        "rateLimitsByLimitId": {"codex": {"limitId": "codex", "primary": {"usedPercent": 1}}},
+    }
+    update = {"limitId": "codex", "primary": {"usedPercent": 9, "resetsAt": None}, "credits": None}
+    merged = merge_update(full, update)
+    assert merged["rateLimits"]["primary"] == {"usedPercent": 9}
+    assert merged["rateLimits"]["credits"] == {"x": 1}
+    assert merged["rateLimitsByLimitId"]["codex"]["primary"]["usedPercent"] == 9
+    assert full["rateLimits"]["primary"]["usedPercent"] == 1  # the original is untouched
+    spark = merge_update(full, {"limitId": "codex_bengalfox", "primary": {"usedPercent": 5}})
+    assert spark["rateLimitsByLimitId"]["codex_bengalfox"]["primary"]["usedPercent"] == 5
+    assert spark["rateLimits"]["primary"]["usedPercent"] == 1
