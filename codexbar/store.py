@@ -44,11 +44,6 @@ def _migration_1(db: apsw.Connection) -> None:
     )
 
 
-# Append only: migration N brings user_version from N-1 to N. Other modules (the cost cache,
-# notification memory) add theirs here so one file has one history.
-MIGRATIONS: list[Callable[[apsw.Connection], None]] = [_migration_1]
-
-
 def _migration_cost_cache(db: apsw.Connection) -> None:
     """The cost scanner's per-file cache (codexbar/cost/cache.py owns these tables)."""
     db.execute(
@@ -71,7 +66,24 @@ def _migration_cost_cache(db: apsw.Connection) -> None:
     )
 
 
-MIGRATIONS.append(_migration_cost_cache)
+def _migration_notification_memory(db: apsw.Connection) -> None:
+    """What the tray last announced per account and window (codexbar/tray/notifications.py)."""
+    db.execute(
+        """
+        CREATE TABLE notification_state (
+            account TEXT NOT NULL, window TEXT NOT NULL, level TEXT NOT NULL,
+            pending TEXT, updated_at REAL NOT NULL, PRIMARY KEY (account, window)
+        );
+        """
+    )
+
+
+# Append only: migration N brings user_version from N-1 to N, so one file has one history.
+MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
+    _migration_1,
+    _migration_cost_cache,
+    _migration_notification_memory,
+]
 
 
 class Store:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import ssl
+
 import httpx
 
 from codexbar import USER_AGENT
@@ -67,9 +70,18 @@ class OAuthSource(UsageSource):
         )
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for the process: building one per request (loading the CA bundle) cost
+    the tray ~20 ms of CPU and a few KB of memory that never came back, at every refresh."""
+    return httpx.create_ssl_context()
+
+
 def _get(url: str, headers: dict[str, str]) -> httpx.Response:
     try:
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        with httpx.Client(
+            timeout=TIMEOUT_SECONDS, follow_redirects=False, verify=_tls_context()
+        ) as client:
             return client.get(url, headers=headers)
     except httpx.TimeoutException:
         raise SourceError(

@@ -18,24 +18,25 @@ from codexbar.errors import EXIT_UNEXPECTED, EXIT_USAGE
 def cli(ctx: click.Context, verbose: bool) -> None:
     """How much of your OpenAI Codex plan is left, and what your sessions cost.
 
-    With no command, shows the usage report."""
+    With no command, starts the tray icon (or, without a desktop, shows the usage report)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="codexbar: %(levelname)s: %(message)s",
     )
     if ctx.invoked_subcommand is None:
-        from codexbar.cli.usage import usage
+        from codexbar.cli.tray import start_tray
 
-        ctx.invoke(usage)
+        ctx.exit(start_tray())
 
 
 def _register() -> None:
     from codexbar.cli.config import config
     from codexbar.cli.cost import cost, pricing
     from codexbar.cli.doctor import doctor
+    from codexbar.cli.tray import autostart, prefs, tray
     from codexbar.cli.usage import usage
 
-    for command in (usage, cost, doctor, config, pricing):
+    for command in (usage, cost, tray, doctor, config, prefs, autostart, pricing):
         cli.add_command(command)
 
 

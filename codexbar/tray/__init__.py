@@ -1,0 +1,1 @@
+"""The tray app: icon, menu model, refresh loop, notifications, preferences, autostart."""

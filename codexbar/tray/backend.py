@@ -1,0 +1,211 @@
+"""The pystray adapter: picks a backend, turns menu rows into pystray items, shows the icon.
+
+The only module that imports pystray. On Linux the backend is AppIndicator (StatusNotifierItem:
+the one that works on GNOME Wayland with the AppIndicator extension, and on KDE) when PyGObject
+and (Ayatana)AppIndicator are importable, else GTK (XEmbed), else Xorg; PYSTRAY_BACKEND overrides.
+The choice is made here, before pystray is imported, because pystray's own fallback cannot catch
+the Xorg backend's display error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from PIL import Image
+
+from codexbar.tray.menu import Action, Row
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
+
+
+def has_display(env: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
+    """Whether a tray can be shown at all (Windows and macOS always have a desktop session)."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    if platform in ("win32", "darwin"):
+        return True
+    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def _gi_has(namespace: str, version: str) -> bool:
+    try:
+        import gi
+
+        gi.require_version(namespace, version)
+        __import__(f"gi.repository.{namespace}")
+        return True
+    except (ImportError, ValueError, AttributeError):
+        return False
+
+
+def _probe_appindicator() -> bool:
+    if not _probe_gtk():
+        return False
+    return _gi_has("AyatanaAppIndicator3", "0.1") or _gi_has("AppIndicator3", "0.1")
+
+
+def _probe_gtk() -> bool:
+    if not _gi_has("Gtk", "3.0"):
+        return False
+    from gi.repository import Gtk
+
+    result = Gtk.init_check([])  # (ok, argv) in PyGObject's GTK 3 binding
+    return bool(result[0] if isinstance(result, tuple) else result)
+
+
+def choose_backend(
+    env: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    probes: Mapping[str, Callable[[], bool]] | None = None,
+) -> str | None:
+    """The pystray backend name to use, or None when no tray can be shown here."""
+    env = os.environ if env is None else env
+    platform = platform or sys.platform
+    forced = env.get("PYSTRAY_BACKEND", "").strip()
+    if forced:
+        return forced
+    if platform == "win32":
+        return "win32"
+    if platform == "darwin":
+        return "darwin"
+    if not has_display(env, platform):
+        return None
+    probes = probes or {"appindicator": _probe_appindicator, "gtk": _probe_gtk}
+    for name in ("appindicator", "gtk"):
+        try:
+            if probes[name]():
+                return name
+        except Exception:  # a broken GObject install is a reason to fall back, not to crash
+            log.debug("backend %s unusable", name, exc_info=True)
+    return "xorg" if env.get("DISPLAY") else None
+
+
+def missing_packages_hint() -> str:
+    return (
+        "For the best tray support install PyGObject and Ayatana AppIndicator: on Debian/Ubuntu "
+        "`sudo apt install libgirepository1.0-dev libcairo2-dev pkg-config python3-dev "
+        "gir1.2-ayatanaappindicator3-0.1` then `.venv/bin/pip install 'PyGObject<3.51'` "
+        "(see the README for Fedora and Arch)."
+    )
+
+
+class PystrayTray:
+    """A tray icon with a menu of `Row`s; `on_action` receives the chosen `Action`."""
+
+    def __init__(self, backend: str, on_action: Callable[[Action], None]) -> None:
+        os.environ["PYSTRAY_BACKEND"] = backend
+        import pystray
+
+        self.backend = backend
+        self._pystray = pystray
+        self._on_action = on_action
+        self._icon: Any = pystray.Icon("codexbar", title="codexbar")
+        self._on_size: Callable[[], None] | None = None
+        self._stopping = False
+
+    # -- what the app calls ------------------------------------------------------------------
+
+    @property
+    def has_menu(self) -> bool:
+        return bool(self._icon.HAS_MENU)
+
+    @property
+    def has_notification(self) -> bool:
+        return bool(self._icon.HAS_NOTIFICATION)
+
+    def icon_size(self) -> int:
+        """The pixel size to draw at: the GTK status icon's real size once docked, else 64
+        (AppIndicator hosts and Windows scale a 64-px image down cleanly)."""
+        status_icon = getattr(self._icon, "_status_icon", None)
+        if status_icon is not None:
+            try:
+                size = int(status_icon.get_size())
+                if size >= 16:
+                    return size
+            except Exception:
+                pass
+        return 64
+
+    def on_size_changed(self, callback: Callable[[], None]) -> None:
+        """Redraw when the GTK tray changes the icon's size (crisp, not rescaled)."""
+        self._on_size = callback
+        status_icon = getattr(self._icon, "_status_icon", None)
+        if status_icon is not None:
+            status_icon.connect("size-changed", lambda *_: self._size_changed())
+
+    def _size_changed(self) -> bool:
+        if self._on_size is not None:
+            self._on_size()
+        return False  # let GTK scale the current image until the new one arrives
+
+    def update(self, image: Image.Image, title: str, rows: Sequence[Row]) -> None:
+        """Safe from any thread: the GTK backends marshal onto their main loop."""
+        self._icon.icon = image
+        self._icon.title = title
+        status_icon = getattr(self._icon, "_status_icon", None)
+        if status_icon is not None:
+            # pystray sets only the accessible title; GTK shows the tooltip separately.
+            with contextlib.suppress(Exception):
+                status_icon.set_tooltip_text(title)
+        if self.has_menu:
+            self._icon.menu = self._pystray.Menu(*[self._item(row) for row in rows])
+
+    def notify(self, title: str, body: str) -> bool:
+        if not self.has_notification:
+            return False
+        self._icon.notify(body, title)
+        return True
+
+    def run(self, setup: Callable[[], None]) -> None:
+        """Blocks on the main thread until `stop()`; `setup` runs on pystray's setup thread."""
+
+        def start(icon: Any) -> None:
+            setup()  # draws the first image: pystray refuses to show an icon without one
+            icon.visible = True
+
+        try:
+            self._icon.run(setup=start)
+        except Exception as error:
+            if not self._stopping:
+                raise
+            # Logging out tears down the session bus first; pystray's cleanup then fails to
+            # withdraw a notification. The tray is gone either way.
+            log.debug("tray cleanup after stop failed: %s", error)
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._icon.stop()
+
+    # -- rows to pystray items ---------------------------------------------------------------
+
+    def _item(self, row: Row) -> Any:
+        pystray = self._pystray
+        if row.is_separator:
+            return pystray.Menu.SEPARATOR
+        if row.submenu:
+            return pystray.MenuItem(row.text, pystray.Menu(*[self._item(r) for r in row.submenu]))
+        if row.action is None:
+            return pystray.MenuItem(row.text, None, enabled=False)
+        checked = row.checked
+        return pystray.MenuItem(
+            row.text,
+            self._callback(row.action),
+            checked=None if checked is None else (lambda _item, value=checked: value),
+            radio=row.radio,
+        )
+
+    def _callback(self, action: Action) -> Callable[[], None]:
+        def activate() -> None:
+            try:
+                self._on_action(action)
+            except Exception:  # a failing action must not take the menu down
+                log.exception("menu action %s failed", action.kind)
+
+        return activate

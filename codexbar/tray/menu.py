@@ -1,0 +1,230 @@
+"""The tray menu as plain data: rows with texts, states and actions, and no pystray in sight.
+
+The backend turns these rows into native menu items; tests read them directly. Read-only rows
+have no action and show disabled. Actions are values (`Action("set_source", "oauth")`) that the
+app dispatches, so the model never calls back into the app.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from codexbar import formatting as fmt
+from codexbar.errors import SourceError
+from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.report import display_windows, window_line_parts
+
+USAGE_DASHBOARD_URL = "https://chatgpt.com/codex/settings/usage"
+# The radio list of sources, in this order; plugin sources follow with their own titles.
+SOURCE_TITLES = {
+    "auto": "Auto",
+    "oauth": "OAuth",
+    "rpc": "Codex CLI",
+    "pty": "Codex CLI /status",
+    "web": "chatgpt.com cookies",
+    "logs": "Session logs",
+}
+REFRESH_CHOICES = (1, 2, 5, 15, 30, 0)  # 0 = manual
+_WRAP = 64  # long error texts become several rows instead of one very wide menu
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str  # refresh, set_source, set_interval, toggle_show_used, prefs, dashboard, folder, quit
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Row:
+    text: str
+    action: Action | None = None  # None: a read-only (disabled) row
+    checked: bool | None = None  # None: no check mark at all
+    radio: bool = False
+    submenu: tuple[Row, ...] | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.action is not None or bool(self.submenu)
+
+    @property
+    def is_separator(self) -> bool:
+        return self.text == "-"
+
+
+SEPARATOR = Row("-")
+
+
+@dataclass(frozen=True)
+class CostFigures:
+    tokens: int
+    usd: Decimal | None
+
+
+@dataclass(frozen=True)
+class CostView:
+    today: CostFigures
+    range: CostFigures
+    days: int
+
+
+@dataclass(frozen=True)
+class TrayState:
+    """Everything the menu (and the icon) is drawn from; a new one after every change."""
+
+    snapshot: UsageSnapshot | None = None
+    error: SourceError | None = None  # of the last refresh; None when it worked
+    refreshing: bool = False
+    from_store: bool = False  # the reading was loaded at start, not fetched by this run
+    cost: CostView | None = None
+    cost_error: str | None = None
+    source: str = "auto"
+    refresh_minutes: int = 5
+    show_used: bool = False
+    source_notes: Mapping[str, str] = field(default_factory=dict)
+    titles: Mapping[str, str] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # settings-file problems, shown so they get fixed
+
+
+def source_title(name: str, titles: Mapping[str, str]) -> str:
+    return SOURCE_TITLES.get(name) or titles.get(name) or name
+
+
+def header_text(snapshot: UsageSnapshot | None) -> str:
+    """`Codex — you@example.com · Plus`."""
+    if snapshot is None:
+        return "Codex"
+    parts = [p for p in (snapshot.identity.email, fmt.plan_name(snapshot.identity.plan)) if p]
+    return "Codex — " + " · ".join(parts) if parts else "Codex"
+
+
+def window_row_text(window: RateWindow, now: datetime, show_used: bool) -> str:
+    """`Session: 82% left · resets in 1h 50m`."""
+    amount, reset = window_line_parts(window, now, show_used=show_used)
+    return f"{window.label}: {amount}" + (f" · {reset}" if reset else "")
+
+
+def _wrapped(text: str) -> list[Row]:
+    return [Row(line) for line in textwrap.wrap(text, _WRAP) or [text]]
+
+
+def usage_rows(state: TrayState, now: datetime) -> list[Row]:
+    snapshot = state.snapshot
+    rows = [Row(header_text(snapshot))]
+    if snapshot is not None:  # a reading kept since before its reset says so
+        snapshot = snapshot.with_reset_flags(now)
+    if snapshot is None:
+        if state.error is None:
+            rows.append(Row("Refreshing…" if state.refreshing else "No usage yet"))
+        return rows
+    rows += [Row(window_row_text(w, now, state.show_used)) for w in display_windows(snapshot)]
+    if not snapshot.windows:
+        rows.append(Row("Limits not available for this account"))
+    credits = snapshot.credits
+    if credits is not None and credits.unlimited:
+        rows.append(Row("Credits: unlimited"))
+    elif credits is not None and credits.balance is not None:
+        rows.append(Row(f"Credits: {fmt.credits_balance(credits.balance)}"))
+    return rows
+
+
+def cost_rows(state: TrayState) -> list[Row]:
+    if state.cost is not None:
+        cost = state.cost
+        return [
+            Row(f"Today: {fmt.dollars(cost.today.usd)} · {fmt.tokens(cost.today.tokens)} tokens"),
+            Row(
+                f"Last {cost.days} days: {fmt.dollars(cost.range.usd)} · "
+                f"{fmt.tokens(cost.range.tokens)} tokens"
+            ),
+        ]
+    if state.cost_error:
+        return _wrapped(f"Cost: {state.cost_error}")
+    return [Row("Cost: reading session logs…")]
+
+
+def status_rows(state: TrayState, now: datetime) -> list[Row]:
+    """`Updated 2 min ago via OAuth`, or the error in plain words with its hint."""
+    rows: list[Row] = []
+    snapshot = state.snapshot
+    if state.error is not None:
+        rows += _wrapped(state.error.message)
+        if state.error.hint:
+            rows += _wrapped(state.error.hint)
+    if snapshot is not None:
+        via = source_title(snapshot.source, state.titles)
+        age = fmt.age(snapshot.observed_at, now)
+        if state.error is not None or state.from_store:
+            rows.append(Row(f"Showing the reading from {age} via {via}"))
+        else:
+            rows.append(Row(f"Updated {age} via {via}"))
+    if state.refreshing and snapshot is not None:
+        rows.append(Row("Refreshing…"))
+    for problem in state.problems:
+        rows += _wrapped(problem)
+    return rows
+
+
+def source_menu(state: TrayState) -> tuple[Row, ...]:
+    names = list(SOURCE_TITLES)
+    names += [n for n in state.titles if n not in SOURCE_TITLES]
+    rows = []
+    for name in names:
+        if name != "auto" and name not in state.titles:
+            continue  # not installed in this environment
+        text = source_title(name, state.titles)
+        note = state.source_notes.get(name)
+        if note:
+            text += f" — {note}"
+        rows.append(Row(text, Action("set_source", name), checked=state.source == name, radio=True))
+    return tuple(rows)
+
+
+def interval_menu(state: TrayState) -> tuple[Row, ...]:
+    return tuple(
+        Row(
+            f"{minutes} min" if minutes else "Manual",
+            Action("set_interval", minutes),
+            checked=state.refresh_minutes == minutes,
+            radio=True,
+        )
+        for minutes in REFRESH_CHOICES
+    )
+
+
+def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
+    rows = usage_rows(state, now)
+    if state.snapshot is None:  # the error explains the empty menu: it comes first
+        rows += status_rows(state, now) + cost_rows(state)
+    else:
+        rows += cost_rows(state) + status_rows(state, now)
+    rows += [
+        SEPARATOR,
+        Row("Refresh now", Action("refresh")),
+        Row("Usage source", submenu=source_menu(state)),
+        Row("Refresh every", submenu=interval_menu(state)),
+        Row("Show usage as used", Action("toggle_show_used"), checked=state.show_used),
+        Row("Preferences…", Action("prefs")),
+        Row("Open usage dashboard", Action("dashboard")),
+        Row("Open Codex folder", Action("folder")),
+        SEPARATOR,
+        Row("Quit", Action("quit")),
+    ]
+    return tuple(rows)
+
+
+def short_note(error: SourceError | None) -> str | None:
+    """The few words shown next to an unavailable source in the radio list."""
+    if error is None:
+        return None
+    notes = {
+        "not_installed": "not installed",
+        "disabled": "off",
+        "auth": "not logged in",
+        "unsupported": "not supported here",
+    }
+    return notes.get(error.kind.value, "unavailable")

@@ -1,0 +1,189 @@
+"""Desktop notifications for limit changes: once per transition, remembered across restarts.
+
+A window announces when it falls below a warning threshold (default 50% and 20% left), when it is
+used up, and when it is available again after a reset. The first reading only sets the baseline,
+failed refreshes are never fed in, and a recovery is announced only after two readings agree
+(one odd reading must not claim a reset).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from codexbar import formatting as fmt
+from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.store import Store
+
+log = logging.getLogger(__name__)
+
+OK = "ok"
+OUT = "out"
+NOTIFY_TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Notice:
+    title: str
+    body: str
+    window: str  # window id
+    level: str
+
+
+def level_of(window: RateWindow, thresholds: Sequence[int]) -> str:
+    """`out`, `below-20`, `below-50` or `ok` for a window's remaining percent."""
+    remaining = window.remaining_percent
+    if remaining <= 0:
+        return OUT
+    below = [t for t in thresholds if remaining < t]
+    return f"below-{min(below)}" if below else OK
+
+
+def severity(level: str) -> int:
+    if level == OUT:
+        return 1000
+    if level.startswith("below-"):
+        try:
+            return 100 - int(level.removeprefix("below-"))
+        except ValueError:
+            return 0
+    return 0
+
+
+class NotificationMemory:
+    """The last announced level per account and window, in the store's notification_state."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, account: str, window: str) -> tuple[str, str | None] | None:
+        row = self.store.db.execute(
+            "SELECT level, pending FROM notification_state WHERE account = ? AND window = ?",
+            (account, window),
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def put(self, account: str, window: str, level: str, pending: str | None) -> None:
+        with self.store.transaction() as db:
+            db.execute(
+                "INSERT INTO notification_state(account, window, level, pending, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(account, window) DO UPDATE SET "
+                "level = excluded.level, pending = excluded.pending, "
+                "updated_at = excluded.updated_at",
+                (account, window, level, pending, time.time()),
+            )
+
+
+def _account(snapshot: UsageSnapshot) -> str:
+    identity = snapshot.identity
+    return identity.account_id or identity.email or "default"
+
+
+def _notice(window: RateWindow, level: str, previous: str, now: datetime) -> Notice | None:
+    name = window.label.lower() if window.is_main else window.label
+    reset = (
+        f"Resets {fmt.reset_countdown(window.resets_at, now)}."
+        if window.resets_at is not None and window.resets_at > now
+        else ""
+    )
+    left = fmt.percent(window.remaining_percent)
+    if level == OUT:
+        return Notice(f"Codex {name} window used up", f"0% left. {reset}".strip(), window.id, level)
+    if severity(level) > severity(previous):
+        threshold = level.removeprefix("below-")
+        return Notice(
+            f"Codex {name} window: {left} left",
+            f"Below your {threshold}% warning. {reset}".strip(),
+            window.id,
+            level,
+        )
+    if previous == OUT:
+        return Notice(
+            f"Codex {name} window available again",
+            f"{left} left after the reset.",
+            window.id,
+            level,
+        )
+    return None  # a recovery between warning levels is remembered quietly
+
+
+class TransitionPlanner:
+    """Feeds successful readings in, hands back the notices to show (already remembered)."""
+
+    def __init__(self, memory: NotificationMemory, thresholds: Sequence[int] = (50, 20)) -> None:
+        self.memory = memory
+        self.thresholds = tuple(thresholds)
+
+    def observe(self, snapshot: UsageSnapshot, now: datetime) -> list[Notice]:
+        account = _account(snapshot)
+        notices: list[Notice] = []
+        for window in snapshot.main_windows:
+            if window.reset_passed:
+                continue  # an old figure, most likely refilled since: says nothing new
+            level = level_of(window, self.thresholds)
+            remembered = self.memory.get(account, window.id)
+            if remembered is None:  # the baseline: nothing to announce on the first reading
+                self.memory.put(account, window.id, level, None)
+                continue
+            previous, pending = remembered
+            if severity(level) > severity(previous):
+                self.memory.put(account, window.id, level, None)
+                if (notice := _notice(window, level, previous, now)) is not None:
+                    notices.append(notice)
+            elif severity(level) < severity(previous):
+                if pending is not None and severity(pending) < severity(previous):
+                    # Two readings in a row agree the window recovered: a real reset.
+                    self.memory.put(account, window.id, level, None)
+                    if (notice := _notice(window, level, previous, now)) is not None:
+                        notices.append(notice)
+                else:
+                    self.memory.put(account, window.id, previous, level)
+            elif pending is not None:
+                self.memory.put(account, window.id, previous, None)
+        return notices
+
+
+class DesktopNotifier:
+    """`notify-send` on Linux (libnotify, every desktop has a server for it); elsewhere, or when
+    it is missing, the tray backend's own notification (pystray's `Icon.notify`)."""
+
+    def __init__(
+        self,
+        icon_path: Path | None = None,
+        fallback: Callable[[str, str], bool] | None = None,
+        notify_send: str | None = None,
+    ) -> None:
+        self.icon_path = icon_path
+        self.fallback = fallback
+        if notify_send is None and sys.platform.startswith("linux"):
+            notify_send = shutil.which("notify-send")
+        self.notify_send = notify_send
+
+    def send(self, title: str, body: str) -> bool:
+        if self.notify_send:
+            command = [self.notify_send, "--app-name=codexbar"]
+            if self.icon_path is not None:
+                command.append(f"--icon={self.icon_path}")
+            command += ["--", title, body]
+            try:
+                result = subprocess.run(
+                    command, capture_output=True, timeout=NOTIFY_TIMEOUT_SECONDS, check=False
+                )
+                if result.returncode == 0:
+                    return True
+                log.info("notify-send failed: %s", result.stderr.decode(errors="replace").strip())
+            except (OSError, subprocess.TimeoutExpired) as error:
+                log.info("notify-send failed: %s", error)
+        if self.fallback is not None:
+            try:
+                return self.fallback(title, body)
+            except Exception as error:  # notifications are a courtesy, never fatal
+                log.info("tray notification failed: %s", error)
+        return False
