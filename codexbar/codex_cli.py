@@ -18,8 +18,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codexbar.errors import ErrorKind, SourceError
+
+if TYPE_CHECKING:
+    from codexbar.sources import SourceContext
 
 IS_WINDOWS = sys.platform == "win32"
 EXECUTABLE_NAMES = ("codex.cmd", "codex.exe", "codex") if IS_WINDOWS else ("codex",)
@@ -111,6 +115,24 @@ def find_codex(
             if _is_executable(folder / name):
                 return folder / name
     raise not_installed_error()
+
+
+def missing_codex(ctx: SourceContext) -> SourceError | None:
+    """The not-installed error of a source that runs the Codex CLI, or None when it is found."""
+    try:
+        find_codex(ctx.settings.get("codex_path"), ctx.env)
+    except SourceError as error:
+        return error
+    return None
+
+
+def binary_diagnostics(ctx: SourceContext) -> list[str]:
+    """`doctor`'s line naming the Codex binary in use and its version."""
+    try:
+        binary = find_codex(ctx.settings.get("codex_path"), ctx.env)
+    except SourceError:
+        return []
+    return [f"binary: {binary} ({codex_version(binary, ctx.env) or 'version unknown'})"]
 
 
 def child_env(env: Mapping[str, str], codex_home: Path, binary: Path) -> dict[str, str]:

@@ -245,25 +245,33 @@ def _edit_document(path: Path, change: Callable[[tomlkit.TOMLDocument], None]) -
     atomic_write_text(path, tomlkit.dumps(document))
 
 
-def save_value(key: str, value: Any, path: Path | None = None) -> Any:
-    """Validate and store one setting, keeping the rest of the file (and its comments) intact."""
-    setting = lookup(key)
-    try:
-        value = setting.validate(value)
-    except ValueError as error:
-        raise SettingsError(f"Invalid value for {key}: {error}.") from None
+def save_values(values: dict[str, Any], path: Path | None = None) -> dict[str, Any]:
+    """Validate and store several settings in one atomic write, keeping the rest of the file
+    (and its comments) intact. Nothing is written unless every value is valid."""
+    checked: dict[str, Any] = {}
+    for key, value in values.items():
+        try:
+            checked[key] = lookup(key).validate(value)
+        except ValueError as error:
+            raise SettingsError(f"Invalid value for {key}: {error}.") from None
 
     def change(document: tomlkit.TOMLDocument) -> None:
-        *tables, name = key.split(".")
-        node: Any = document
-        for table in tables:
-            if table not in node or not isinstance(node[table], dict):
-                node[table] = tomlkit.table()
-            node = node[table]
-        node[name] = value
+        for key, value in checked.items():
+            *tables, name = key.split(".")
+            node: Any = document
+            for table in tables:
+                if table not in node or not isinstance(node[table], dict):
+                    node[table] = tomlkit.table()
+                node = node[table]
+            node[name] = value
 
     _edit_document(path or paths.settings_path(), change)
-    return value
+    return checked
+
+
+def save_value(key: str, value: Any, path: Path | None = None) -> Any:
+    """Validate and store one setting."""
+    return save_values({key: value}, path)[key]
 
 
 def set_from_text(key: str, text: str, path: Path | None = None) -> Any:

@@ -24,9 +24,10 @@ from codexbar.codex_auth import read_auth
 from codexbar.codex_cli import (
     IS_WINDOWS,
     LaunchGate,
+    binary_diagnostics,
     child_env,
-    codex_version,
     find_codex,
+    missing_codex,
     stop_group,
 )
 from codexbar.errors import ErrorKind, SourceError
@@ -121,18 +122,10 @@ class PtySource(UsageSource):
                 "The /status probe needs a Unix pseudo-terminal; it is not available on Windows.",
                 "Use the rpc or oauth source.",
             )
-        try:
-            find_codex(ctx.settings.get("codex_path"), ctx.env)
-        except SourceError as error:
-            return error
-        return None
+        return missing_codex(ctx)
 
     def diagnostics(self, ctx: SourceContext) -> list[str]:
-        try:
-            binary = find_codex(ctx.settings.get("codex_path"), ctx.env)
-        except SourceError:
-            return []
-        return [f"binary: {binary} ({codex_version(binary, ctx.env) or 'version unknown'})"]
+        return binary_diagnostics(ctx)
 
     def fetch(self, ctx: SourceContext) -> UsageSnapshot:
         error = self.unavailable(ctx)

@@ -19,7 +19,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from codexbar.codex_cli import LaunchGate, child_env, codex_version, find_codex
+from codexbar.codex_cli import (
+    LaunchGate,
+    binary_diagnostics,
+    child_env,
+    find_codex,
+    missing_codex,
+)
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.models import MAIN_LIMIT_ID, Identity, UsageSnapshot
 from codexbar.parsing import as_str
@@ -234,18 +240,10 @@ class RpcSource(UsageSource):
         self._ctx: SourceContext | None = None
 
     def unavailable(self, ctx: SourceContext) -> SourceError | None:
-        try:
-            find_codex(ctx.settings.get("codex_path"), ctx.env)
-        except SourceError as error:
-            return error
-        return None
+        return missing_codex(ctx)
 
     def diagnostics(self, ctx: SourceContext) -> list[str]:
-        try:
-            binary = find_codex(ctx.settings.get("codex_path"), ctx.env)
-        except SourceError:
-            return []
-        lines = [f"binary: {binary} ({codex_version(binary, ctx.env) or 'version unknown'})"]
+        lines = binary_diagnostics(ctx)
         server = self._server
         if server is not None and server.alive:
             lines.append(f"kept-alive app-server: pid {server.pid}")

@@ -7,17 +7,14 @@ settings file is written once, atomically; the tray notices the change and appli
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from codexbar import paths
 from codexbar import settings as settings_module
-from codexbar.settings import SettingsError, atomic_write_text, lookup
+from codexbar.settings import SettingsError, lookup
 
 SOURCES = (
     ("auto", "Auto"),
@@ -111,27 +108,8 @@ def save_form(validated: Validated, path: Path | None = None) -> list[str]:
     if validated.errors:
         raise SettingsError("; ".join(validated.errors))
     path = path or paths.settings_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    try:
-        tomllib.loads(text)
-        document = tomlkit.parse(text)
-    except (tomllib.TOMLDecodeError, tomlkit.exceptions.ParseError) as error:
-        raise SettingsError(
-            f"Settings file {path} is not valid TOML ({error}); not changing it."
-        ) from None
     previous = settings_module.load(path)
-    for key, value in validated.values.items():
-        *tables, name = key.split(".")
-        node: Any = document
-        for table in tables:
-            if table not in node or not isinstance(node[table], dict):
-                node[table] = tomlkit.table()
-            node = node[table]
-        node[name] = value
-    atomic_write_text(path, tomlkit.dumps(document))
+    settings_module.save_values(validated.values, path)
     messages = [f"Saved to {path}."]
     if validated.cookie_header:
         from codexbar.secrets import COOKIE_HEADER, set_secret
