@@ -1,6 +1,6 @@
 """Benchmark of the cost scanner (`make bench`; not part of the tests).
 
-Builds ~100 MB and ~2 GB corpora with ../shared/bench/make_codex_home.py (every trap on, UTC days)
+Builds ~100 MB and ~2 GB corpora with bench/make_codex_home.py (every trap on, UTC days)
 under .cache/bench, then times, on a warm page cache: our cold scan (empty cache), our warm scan
 (whole process `codexbar cost --json`, and in-process), the scan after appending one event, and
 `ccusage codex daily --json --offline` (npm ccusage 20.0.24, installed under .cache/ccusage).
@@ -25,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache"
-GENERATOR = ROOT.parent / "shared" / "bench" / "make_codex_home.py"
+GENERATOR = ROOT / "bench" / "make_codex_home.py"
 CCUSAGE_VERSION = "20.0.24"
 END_DATE = "2026-11-21"
 ENV = {**os.environ, "TZ": "UTC"}

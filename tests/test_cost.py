@@ -16,10 +16,10 @@ import pytest
 from codexbar.cost import cost_summary
 from codexbar.cost import index as index_module
 from codexbar.store import Store
-from tests.conftest import FIXTURE_HOME, FIXTURES, SHARED
+from tests.conftest import FIXTURE_HOME, FIXTURES
 from tests.cost_helpers import meta, record, token_count, turn, usage, write
 
-GENERATOR = SHARED / "bench" / "make_codex_home.py"
+GENERATOR = Path(__file__).resolve().parents[1] / "bench" / "make_codex_home.py"
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 

@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODE = set(filter(None, os.environ.get("FAKE_CODEX_MODE", "").split(",")))
 SESSION = next((int(m.split("=")[1]) for m in MODE if m.startswith("session=")), 1)
 write_lock = threading.Lock()
