@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from codexbar.models import Credits, Identity, RateWindow, UsageSnapshot
+from codexbar.models import CreditPool, Credits, Identity, LimitResets, RateWindow, UsageSnapshot
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -47,7 +47,45 @@ def credits_to_dict(credits: Credits | None) -> dict[str, Any] | None:
         "balance": credits.balance_text,
         "has_credits": credits.has_credits,
         "unlimited": credits.unlimited,
+        "approx_local_messages": _pair_to_list(credits.approx_local_messages),
+        "approx_cloud_messages": _pair_to_list(credits.approx_cloud_messages),
     }
+
+
+def credit_pool_to_dict(pool: CreditPool | None) -> dict[str, Any] | None:
+    """A window-like entry (`id` "monthly-credits") with the pool's amounts as decimal strings."""
+    if pool is None:
+        return None
+    return {
+        "id": pool.id,
+        "label": pool.label,
+        "limit": format(pool.limit, "f"),
+        "used": format(pool.used, "f"),
+        "remaining": format(pool.remaining, "f"),
+        "used_percent": pool.used_percent,
+        "remaining_percent": pool.remaining_percent,
+        "resets_at": iso(pool.resets_at),
+        "reset_passed": pool.reset_passed,
+    }
+
+
+def limit_resets_to_dict(resets: LimitResets | None) -> dict[str, Any] | None:
+    if resets is None:
+        return None
+    return {"available": resets.available, "expires_at": iso(resets.expires_at)}
+
+
+def _pair_to_list(pair: tuple[int, int] | None) -> list[int] | None:
+    return list(pair) if pair is not None else None
+
+
+def _pair(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        try:
+            return (int(value[0]), int(value[1]))
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
 
 
 def snapshot_to_dict(snapshot: UsageSnapshot) -> dict[str, Any]:
@@ -63,6 +101,9 @@ def snapshot_to_dict(snapshot: UsageSnapshot) -> dict[str, Any]:
         },
         "windows": [window_to_dict(w) for w in snapshot.windows],
         "credits": credits_to_dict(snapshot.credits),
+        "credit_pool": credit_pool_to_dict(snapshot.credit_pool),
+        "blocked": snapshot.blocked,
+        "limit_resets": limit_resets_to_dict(snapshot.limit_resets),
     }
 
 
@@ -78,6 +119,8 @@ def _decimal(text: Any) -> Decimal | None:
 def snapshot_from_dict(data: dict[str, Any]) -> UsageSnapshot:
     identity = data.get("identity") or {}
     credits = data.get("credits")
+    pool = data.get("credit_pool")
+    resets = data.get("limit_resets")
     windows = tuple(
         RateWindow(
             used_percent=float(w["used_percent"]),
@@ -100,10 +143,27 @@ def snapshot_from_dict(data: dict[str, Any]) -> UsageSnapshot:
             balance=_decimal(credits.get("balance")),
             has_credits=bool(credits.get("has_credits")),
             unlimited=bool(credits.get("unlimited")),
+            approx_local_messages=_pair(credits.get("approx_local_messages")),
+            approx_cloud_messages=_pair(credits.get("approx_cloud_messages")),
         ),
         identity=Identity(
             email=identity.get("email"),
             plan=identity.get("plan"),
             account_id=identity.get("account_id"),
+        ),
+        credit_pool=None
+        if not pool
+        else CreditPool(
+            limit=_decimal(pool.get("limit")) or Decimal(0),
+            used=_decimal(pool.get("used")) or Decimal(0),
+            resets_at=parse_iso(pool.get("resets_at")),
+            reset_passed=bool(pool.get("reset_passed")),
+        ),
+        blocked=data.get("blocked"),
+        limit_resets=None
+        if not resets
+        else LimitResets(
+            available=int(resets.get("available") or 0),
+            expires_at=parse_iso(resets.get("expires_at")),
         ),
     )

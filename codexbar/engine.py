@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class Attempt:
     kind: str | None = None  # an ErrorKind value, or "skipped"
     message: str | None = None
     ms: int = 0
+    uses_network: bool = False  # whether the source needed chatgpt.com
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,9 @@ def run_source(
         )
     ms = round((time.monotonic() - started) * 1000)
     if error is None:
-        return snapshot, Attempt(source.name, True, ms=ms), None
-    return None, Attempt(source.name, False, error.kind.value, error.text, ms), error
+        return snapshot, Attempt(source.name, True, ms=ms, uses_network=source.uses_network), None
+    attempt = Attempt(source.name, False, error.kind.value, error.text, ms, source.uses_network)
+    return None, attempt, error
 
 
 class Engine:
@@ -90,6 +93,9 @@ class Engine:
         return UsageReport(snapshot, (attempt,), error)
 
     def _fetch_auto(self, ctx: SourceContext) -> UsageReport:
+        if ctx.deadline is None:  # one overall deadline across every source Auto tries
+            seconds = ctx.settings.get("auto_deadline_seconds")
+            ctx = dataclasses.replace(ctx, deadline=time.monotonic() + seconds)
         attempts: list[Attempt] = []
         errors: list[SourceError] = []
         for source in self.registry.sources:

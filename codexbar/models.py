@@ -104,12 +104,52 @@ class Credits:
     balance: Decimal | None
     has_credits: bool = False
     unlimited: bool = False
+    # The backend's estimate of how many messages the balance buys, as (low, high).
+    approx_local_messages: tuple[int, int] | None = None
+    approx_cloud_messages: tuple[int, int] | None = None
 
     @property
     def balance_text(self) -> str | None:
         if self.balance is None:
             return None
         return format(self.balance, "f")
+
+
+@dataclass(frozen=True)
+class CreditPool:
+    """A monthly credit allowance set by a workspace (Team/Enterprise spend controls):
+    wham/usage `spend_control.individual_limit`, app-server `individualLimit`, the `/status`
+    "Monthly credit limit" row. It is a limit of its own, shown like a window."""
+
+    limit: Decimal
+    used: Decimal
+    resets_at: datetime | None = None
+    reset_passed: bool = False
+
+    id = "monthly-credits"
+    label = "Monthly credits"
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(Decimal(0), self.limit - self.used)
+
+    @property
+    def used_percent(self) -> float:
+        if self.limit <= 0:
+            return 100.0
+        return float(self.used / self.limit * 100)
+
+    @property
+    def remaining_percent(self) -> float:
+        return max(0.0, min(100.0, 100.0 - self.used_percent))
+
+
+@dataclass(frozen=True)
+class LimitResets:
+    """Earned credits that reset a used-up window at once (`rate_limit_reset_credits`)."""
+
+    available: int
+    expires_at: datetime | None = None  # the soonest expiry among the available ones
 
 
 @dataclass(frozen=True)
@@ -133,6 +173,11 @@ class UsageSnapshot:
     windows: tuple[RateWindow, ...] = ()
     credits: Credits | None = None
     identity: Identity = field(default_factory=Identity)
+    credit_pool: CreditPool | None = None
+    # Why the user cannot work now whatever the percents say (`ordinaryUsageAllowed: false`,
+    # `spend_control.reached`), in words; None when nothing blocks them.
+    blocked: str | None = None
+    limit_resets: LimitResets | None = None
 
     def __post_init__(self) -> None:
         # Main bucket first, shorter windows first: the order every view shows them in.
@@ -151,4 +196,7 @@ class UsageSnapshot:
             replace(w, reset_passed=w.resets_at is not None and w.resets_at <= now)
             for w in self.windows
         )
-        return replace(self, windows=flagged)
+        pool = self.credit_pool
+        if pool is not None:
+            pool = replace(pool, reset_passed=pool.resets_at is not None and pool.resets_at <= now)
+        return replace(self, windows=flagged, credit_pool=pool)

@@ -120,6 +120,13 @@ SETTINGS: tuple[Setting, ...] = (
         choices=("auto", "firefox", "chrome", "chromium", "brave", "edge", "vivaldi", "opera"),
     ),
     Setting(
+        "auto_deadline_seconds",
+        20,
+        "Seconds Auto may spend on one reading across all its sources.",
+        minimum=5,
+        maximum=120,
+    ),
+    Setting(
         "rpc.idle_minutes",
         10,
         "Stop the kept-alive codex app-server after this many idle minutes.",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,6 +52,15 @@ class SourceContext:
     # Where a kept-alive source pushes a newer reading the moment it learns one (the tray
     # redraws); None when nobody listens.
     on_update: Callable[[UsageSnapshot], None] | None = None
+    # `time.monotonic()` by which the whole fetch must be over (Auto's overall deadline); None
+    # for no overall deadline. Sources bound every wait by `remaining()`.
+    deadline: float | None = None
+
+    def remaining(self, limit: float) -> float:
+        """Seconds a wait may take: `limit`, or less when the overall deadline is nearer."""
+        if self.deadline is None:
+            return limit
+        return max(0.0, min(limit, self.deadline - time.monotonic()))
 
 
 class UsageSource:
@@ -80,6 +90,13 @@ class UsageSource:
                 if attempt.kind == ErrorKind.NETWORK.value:
                     return (
                         f"skipped: {attempt.source} could not reach chatgpt.com, "
+                        "and this source needs it too"
+                    )
+                # A source that needs chatgpt.com and timed out tells the same story: waiting
+                # on it again through another client only spends the overall deadline.
+                if attempt.kind == ErrorKind.TIMEOUT.value and attempt.uses_network:
+                    return (
+                        f"skipped: {attempt.source} timed out waiting for chatgpt.com, "
                         "and this source needs it too"
                     )
         return None

@@ -44,7 +44,13 @@ def test_logs_source_on_the_fixture_home_as_json():
     assert windows["weekly"]["used_percent"] == 45.0
     assert body["observed_at"] == "2026-11-21T00:02:13.470Z"
     assert body["source"] == "logs" and body["error"] is None
-    assert body["credits"] == {"balance": "112.50", "has_credits": True, "unlimited": False}
+    assert body["credits"] == {
+        "balance": "112.50",
+        "has_credits": True,
+        "unlimited": False,
+        "approx_local_messages": None,
+        "approx_cloud_messages": None,
+    }
     assert set(body) == {
         "source",
         "fetched_at",
@@ -52,6 +58,9 @@ def test_logs_source_on_the_fixture_home_as_json():
         "identity",
         "windows",
         "credits",
+        "credit_pool",
+        "blocked",
+        "limit_resets",
         "attempts",
         "error",
     }
