@@ -9,7 +9,9 @@ from pathlib import Path
 
 from codexbar import settings as settings_module
 from codexbar.codex_home import resolve_home
-from codexbar.engine import Engine, UsageReport
+from codexbar.engine import Engine
+from codexbar.models import UsageSnapshot
+from codexbar.reading import Reading, choose
 from codexbar.settings import Settings
 from codexbar.sources import SourceContext, SourceRegistry, discover_sources, utc_now
 from codexbar.store import Store
@@ -44,6 +46,17 @@ class App:
         return self.homes[0]
 
     @property
+    def ignored_homes_note(self) -> str | None:
+        """Limits belong to one account, and accounts are not a feature yet: say so when more
+        than one Codex home is configured, rather than silently show only the first."""
+        if len(self.homes) < 2:
+            return None
+        others = ", ".join(str(h) for h in self.homes[1:])
+        return (
+            f"Showing the limits of the first Codex home only ({self.home}); not shown: {others}."
+        )
+
+    @property
     def titles(self) -> dict[str, str]:
         return {s.name: s.title for s in self.registry.sources}
 
@@ -59,16 +72,36 @@ class App:
 
     def fetch_usage(
         self, source: str | None = None, *, interactive: bool = True, store: Store | None = None
-    ) -> UsageReport:
-        """Read the usage now and remember a successful reading in the store."""
-        last_email = None
-        if store is not None and (last := store.last_snapshot()) is not None:
-            last_email = last.identity.email
-        ctx = self.context(interactive=interactive, known_email=last_email)
+    ) -> Reading:
+        """Read the usage now and choose what to show (codexbar.reading's rule, against the
+        store's last good reading); remember a new reading that is shown."""
+        last_good = _last_good(store)
+        ctx = self.context(
+            interactive=interactive, known_email=last_good.identity.email if last_good else None
+        )
         report = Engine(self.registry).fetch(ctx, source or self.settings.get("source"))
-        if report.snapshot is not None and store is not None:
-            try:
-                store.save_snapshot(report.snapshot)
-            except Exception:  # a full disk must not hide a good reading
-                log.warning("could not save the reading", exc_info=True)
-        return report
+        reading = choose(report, last_good, ctx.now(), self.settings.get("refresh_minutes"))
+        remember(store, reading)
+        return reading
+
+
+def _last_good(store: Store | None) -> UsageSnapshot | None:
+    if store is None:
+        return None
+    try:
+        return store.last_snapshot()
+    except Exception:  # a locked or damaged database must not stop a reading
+        log.warning("the last reading could not be read from the database", exc_info=True)
+        return None
+
+
+def remember(store: Store | None, reading: Reading) -> None:
+    """Save this refresh's reading when it is the one shown; a refused, older fallback reading
+    is never saved (it would otherwise become "the last reading" next time)."""
+    snapshot = reading.report.snapshot
+    if store is None or snapshot is None or reading.from_store:
+        return
+    try:
+        store.save_snapshot(snapshot)
+    except Exception:  # a full disk must not hide a good reading
+        log.warning("could not save the reading", exc_info=True)

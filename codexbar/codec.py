@@ -26,9 +26,9 @@ def parse_iso(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def window_to_dict(window: RateWindow) -> dict[str, Any]:
+def window_to_dict(window: RateWindow, window_id: str | None = None) -> dict[str, Any]:
     return {
-        "id": window.id,
+        "id": window_id or window.id,
         "label": window.label,
         "limit_id": window.limit_id,
         "limit_name": window.limit_name,
@@ -99,12 +99,28 @@ def snapshot_to_dict(snapshot: UsageSnapshot) -> dict[str, Any]:
             "plan": identity.plan,
             "account_id": identity.account_id,
         },
-        "windows": [window_to_dict(w) for w in snapshot.windows],
+        "windows": [
+            window_to_dict(w, i)
+            for w, i in zip(snapshot.windows, unique_ids(snapshot), strict=True)
+        ],
         "credits": credits_to_dict(snapshot.credits),
         "credit_pool": credit_pool_to_dict(snapshot.credit_pool),
         "blocked": snapshot.blocked,
         "limit_resets": limit_resets_to_dict(snapshot.limit_resets),
+        "notes": list(snapshot.notes),
     }
+
+
+def unique_ids(snapshot: UsageSnapshot) -> list[str]:
+    """The windows' ids, made unique: two extra buckets whose names both mention Spark would
+    both be `spark-session`; the later one becomes `spark-session-2`."""
+    seen: dict[str, int] = {}
+    ids = []
+    for window in snapshot.windows:
+        count = seen.get(window.id, 0) + 1
+        seen[window.id] = count
+        ids.append(window.id if count == 1 else f"{window.id}-{count}")
+    return ids
 
 
 def _decimal(text: Any) -> Decimal | None:
@@ -116,7 +132,10 @@ def _decimal(text: Any) -> Decimal | None:
         return None
 
 
-def snapshot_from_dict(data: dict[str, Any]) -> UsageSnapshot:
+def snapshot_from_dict(data: Any) -> UsageSnapshot:
+    """The snapshot `snapshot_to_dict` wrote; ValueError for anything that is not one."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a stored reading is {type(data).__name__}, not an object")
     identity = data.get("identity") or {}
     credits = data.get("credits")
     pool = data.get("credit_pool")
@@ -166,4 +185,5 @@ def snapshot_from_dict(data: dict[str, Any]) -> UsageSnapshot:
             available=int(resets.get("available") or 0),
             expires_at=parse_iso(resets.get("expires_at")),
         ),
+        notes=tuple(str(n) for n in data.get("notes") or ()),
     )

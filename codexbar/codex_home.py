@@ -8,18 +8,30 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from codexbar.safe_files import UnreadableFile, read_text
+
+# Codex's config.toml is a few KB; anything near this is not one.
+MAX_CONFIG_BYTES = 1024 * 1024
+
 DEFAULT_CHATGPT_BASE_URL = "https://chatgpt.com/backend-api"
 
 
 def resolve_home(
     explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
 ) -> Path:
-    """`--home` if given, else `$CODEX_HOME` if set and non-empty, else `~/.codex` (as Codex)."""
+    """`--home` if given, else `$CODEX_HOME` if set and non-empty, else `~/.codex` (as Codex).
+
+    Always absolute: the Codex CLI is started in another working directory, where a relative
+    `homes/exp` would name a different folder (or none)."""
     if explicit:
-        return Path(explicit).expanduser()
+        return _absolute(Path(explicit).expanduser())
     env = os.environ if env is None else env
     value = env.get("CODEX_HOME", "").strip()
-    return Path(value).expanduser() if value else Path.home() / ".codex"
+    return _absolute(Path(value).expanduser() if value else Path.home() / ".codex")
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path))
 
 
 def auth_path(home: Path, env: Mapping[str, str] | None = None) -> Path:
@@ -30,11 +42,13 @@ def auth_path(home: Path, env: Mapping[str, str] | None = None) -> Path:
 
 
 def read_codex_config(home: Path) -> dict[str, Any]:
-    """Codex's own config.toml, or {} when it is missing or unreadable (Codex reports that)."""
+    """Codex's own config.toml, or {} when it is missing or unreadable (Codex reports that).
+
+    Read through safe_files: a FIFO in its place must not hang us, and a file nested thousands
+    of tables deep (RecursionError in the TOML parser) is as unusable as a broken one."""
     try:
-        with open(home / "config.toml", "rb") as handle:
-            return tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return tomllib.loads(read_text(home / "config.toml", MAX_CONFIG_BYTES))
+    except (UnreadableFile, tomllib.TOMLDecodeError, RecursionError):
         return {}
 
 

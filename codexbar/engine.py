@@ -32,6 +32,9 @@ class Attempt:
 class UsageReport:
     snapshot: UsageSnapshot | None
     attempts: tuple[Attempt, ...] = ()
+    # What failed: with no snapshot, why there is none; with one, why the source that should
+    # have answered did not (Auto fell back to a later source). None when nothing failed that
+    # the user could act on (an absent Codex CLI is not a failure).
     error: SourceError | None = None
     notes: tuple[str, ...] = field(default=())
 
@@ -90,7 +93,7 @@ class Engine:
                 None, (Attempt(chosen.name, False, error.kind.value, error.text),), error
             )
         snapshot, attempt, error = run_source(chosen, ctx)
-        return UsageReport(snapshot, (attempt,), error)
+        return _logged(UsageReport(snapshot, (attempt,), error))
 
     def _fetch_auto(self, ctx: SourceContext) -> UsageReport:
         if ctx.deadline is None:  # one overall deadline across every source Auto tries
@@ -113,10 +116,31 @@ class Engine:
             snapshot, attempt, error = run_source(source, ctx)
             attempts.append(attempt)
             if snapshot is not None:
-                return UsageReport(snapshot, tuple(attempts))
+                return _logged(UsageReport(snapshot, tuple(attempts), _fallback_error(errors)))
             assert error is not None
             errors.append(error)
-        return UsageReport(None, tuple(attempts), _headline_error(errors))
+        return _logged(UsageReport(None, tuple(attempts), _headline_error(errors)))
+
+
+def _logged(report: UsageReport) -> UsageReport:
+    """One line per refresh for `-v`: each source tried, its result and its time."""
+    parts = [
+        f"{a.source} {'ok' if a.ok else a.kind} {a.ms} ms"
+        if a.kind != SKIPPED
+        else f"{a.source} skipped"
+        for a in report.attempts
+    ]
+    log.info("refresh: %s", ", ".join(parts) or "no source tried")
+    return report
+
+
+def _fallback_error(errors: list[SourceError]) -> SourceError | None:
+    """When a later source answered: the failure of an earlier one that should have, or None
+    when the earlier ones were only absent (not installed, switched off)."""
+    for error in errors:
+        if error.kind not in (ErrorKind.DISABLED, ErrorKind.NOT_INSTALLED):
+            return error
+    return None
 
 
 def _headline_error(errors: list[SourceError]) -> SourceError:

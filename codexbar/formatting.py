@@ -28,6 +28,10 @@ PLAN_NAMES = {
     "edu_pro": "Edu Pro",
     "free_workspace": "Free Workspace",
     "k12": "K12",
+    "promax": "Pro Max",
+    "pro_max": "Pro Max",
+    "sci": "Sci",
+    "sci_plus": "Sci Plus",
     "unknown": "Unknown plan",
 }
 
@@ -70,6 +74,26 @@ def reset_countdown(resets_at: datetime, now: datetime) -> str:
     if hours:
         return f"in {hours}h {minutes}m" if minutes else f"in {hours}h"
     return f"in {minutes}m"
+
+
+def short_date(moment: datetime) -> str:
+    """`Dec 1` in local time."""
+    local = moment.astimezone()
+    return f"{local:%b} {local.day}"
+
+
+def clock(moment: datetime, now: datetime) -> str:
+    """`06:30` when the moment falls on today's local date, else `06:30 on Nov 24`."""
+    local, today = moment.astimezone(), now.astimezone()
+    if local.date() == today.date():
+        return f"{local:%H:%M}"
+    return f"{local:%H:%M} on {short_date(moment)}"
+
+
+def message_range(pair: tuple[int, int]) -> str:
+    """`≈22–137`: the backend's estimate of how many messages a balance buys."""
+    low, high = pair
+    return f"≈{low:,}" if low == high else f"≈{low:,}–{high:,}"
 
 
 def age(moment: datetime, now: datetime) -> str:

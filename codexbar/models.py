@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from codexbar.parsing import clean_text
+
 MAIN_LIMIT_ID = "codex"
 
 SESSION_MINUTES = 300
@@ -68,6 +70,12 @@ class RateWindow:
     # True when the reading was taken before `resets_at` and that time has since passed: the figure
     # is what was true then, and the window has most likely refilled.
     reset_passed: bool = False
+
+    def __post_init__(self) -> None:
+        # Names come from servers and files: no control character may reach a report or a menu.
+        object.__setattr__(self, "limit_id", clean_text(self.limit_id) or MAIN_LIMIT_ID)
+        if self.limit_name is not None:
+            object.__setattr__(self, "limit_name", clean_text(self.limit_name) or None)
 
     @property
     def id(self) -> str:
@@ -158,6 +166,13 @@ class Identity:
     plan: str | None = None
     account_id: str | None = None
 
+    def __post_init__(self) -> None:
+        # Echoed by servers: a newline in a plan name must not forge a line of the report.
+        for name in ("email", "plan", "account_id"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean_text(str(value)) or None)
+
 
 def _window_sort_key(window: RateWindow) -> tuple:
     return (not window.is_main, window.limit_id, window.window_minutes or 0)
@@ -178,10 +193,21 @@ class UsageSnapshot:
     # `spend_control.reached`), in words; None when nothing blocks them.
     blocked: str | None = None
     limit_resets: LimitResets | None = None
+    # What the decoder dropped and why ("Ignored the Session window: -5 is not a usable
+    # percentage."), so a view can say a figure is missing rather than silently lack it.
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        # Main bucket first, shorter windows first: the order every view shows them in.
-        object.__setattr__(self, "windows", tuple(sorted(self.windows, key=_window_sort_key)))
+        # One window per bucket and length (the first wins: a backend that repeats an extra
+        # limit must not show it twice), main bucket first, shorter windows first.
+        unique: dict[tuple[str, str], RateWindow] = {}
+        for window in self.windows:
+            unique.setdefault((window.limit_id, window_base_id(window.window_minutes)), window)
+        ordered = tuple(sorted(unique.values(), key=_window_sort_key))
+        object.__setattr__(self, "windows", ordered)
+        if self.blocked is not None:
+            object.__setattr__(self, "blocked", clean_text(self.blocked) or None)
+        object.__setattr__(self, "notes", tuple(clean_text(n, 300) for n in self.notes))
 
     def window(self, window_id: str) -> RateWindow | None:
         return next((w for w in self.windows if w.id == window_id), None)

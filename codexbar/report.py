@@ -1,4 +1,8 @@
-"""The usage report as text and as JSON: what `codexbar usage` prints and the tray summarises."""
+"""The usage report as text and as JSON: what `codexbar usage` prints and the tray summarises.
+
+Both start from a `Reading` (codexbar.reading): the reading to show, whether it is current, and
+what failed. A figure that is not current is never printed without saying so first.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from codexbar import formatting as fmt
-from codexbar.codec import snapshot_to_dict
-from codexbar.engine import UsageReport
-from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.codec import credit_pool_to_dict, iso, snapshot_to_dict
+from codexbar.errors import SourceError
+from codexbar.models import CreditPool, Credits, LimitResets, RateWindow, UsageSnapshot
+from codexbar.reading import Reading
+
+REFILLED = "refilled, no new reading yet"
 
 
 def display_windows(snapshot: UsageSnapshot) -> tuple[RateWindow, ...]:
@@ -26,74 +33,174 @@ def display_windows(snapshot: UsageSnapshot) -> tuple[RateWindow, ...]:
     )
 
 
+def amount_text(used_percent: float, remaining_percent: float, show_used: bool) -> str:
+    """`82% left`, or `18% used` when the user prefers it."""
+    if show_used:
+        return f"{fmt.percent(used_percent)} used"
+    return f"{fmt.percent(remaining_percent)} left"
+
+
 def window_line_parts(
-    window: RateWindow, now: datetime, *, show_used: bool = False
+    window: RateWindow | CreditPool, now: datetime, *, show_used: bool = False
 ) -> tuple[str, str]:
-    """(`82% left`, `resets in 1h 50m`) for one window."""
-    amount = (
-        f"{fmt.percent(window.used_percent)} used"
-        if show_used
-        else f"{fmt.percent(window.remaining_percent)} left"
-    )
+    """(`82% left`, `resets in 1h 50m`) for one window (or the credit pool).
+
+    A window whose reset has passed since the reading says so instead of its old percent, which
+    is no longer true: (`reset at 06:30 — refilled, no new reading yet`, ``)."""
+    if window.reset_passed and window.resets_at is not None:
+        return f"reset at {fmt.clock(window.resets_at, now)} — {REFILLED}", ""
+    amount = amount_text(window.used_percent, window.remaining_percent, show_used)
     if window.resets_at is None:
         reset = ""
-    elif window.reset_passed:
-        local = window.resets_at.astimezone()
-        reset = f"reset at {local:%H:%M} has passed; likely refilled"
     else:
         reset = f"resets {fmt.reset_countdown(window.resets_at, now)}"
     return amount, reset
 
 
-def render_text(report: UsageReport, now: datetime, titles: Mapping[str, str] | None = None) -> str:
+def credit_pool_text(pool: CreditPool, now: datetime, *, show_used: bool = False) -> str:
+    """`31% used · 7,761 of 100,000 credits used · resets Dec 1`."""
+    if pool.reset_passed and pool.resets_at is not None:
+        return window_line_parts(pool, now)[0]
+    parts = [
+        amount_text(pool.used_percent, pool.remaining_percent, show_used),
+        f"{fmt.credits_balance(pool.used)} of {fmt.credits_balance(pool.limit)} credits used",
+    ]
+    if pool.resets_at is not None:
+        parts.append(f"resets {fmt.short_date(pool.resets_at)}")
+    return " · ".join(parts)
+
+
+def credits_text(credits: Credits) -> str | None:
+    """`112.50 (≈22–137 local messages left)`, `unlimited`, or None when there is no figure."""
+    if credits.unlimited:
+        return "unlimited"
+    if credits.balance is None:
+        return None
+    text = fmt.credits_balance(credits.balance) or "0"
+    if credits.approx_local_messages is not None and credits.balance > 0:
+        text += f" ({fmt.message_range(credits.approx_local_messages)} local messages left)"
+    return text
+
+
+def limit_resets_text(resets: LimitResets) -> str | None:
+    """`1 available (expires Dec 9)`; None when none is available."""
+    if resets.available <= 0:
+        return None
+    text = f"{resets.available} available"
+    if resets.expires_at is not None:
+        text += f" (expires {fmt.short_date(resets.expires_at)})"
+    return text
+
+
+def _failed_source(reading: Reading) -> str | None:
+    """The name of the source whose failure is the headline."""
+    failure = reading.failure
+    if failure is None:
+        return None
+    return next(
+        (a.source for a in reading.report.attempts if not a.ok and a.message == failure.text),
+        None,
+    )
+
+
+def status_lines(reading: Reading, titles: Mapping[str, str]) -> list[str]:
+    """What the user must read before any figure: what failed, and how old the figures are."""
+    lines: list[str] = []
+    snapshot, now = reading.snapshot, reading.now
+    if reading.failure is not None:
+        failed = _failed_source(reading)
+        prefix = f"{titles.get(failed, failed)} failed: " if failed else "Failed: "
+        lines.append(prefix + reading.failure.text)
+    if snapshot is None:
+        return lines
+    title = titles.get(snapshot.source, snapshot.source)
+    when = f"{fmt.age(snapshot.observed_at, now)} via {title}"
+    if (now - snapshot.observed_at).total_seconds() >= 3600:
+        when += f" (as of {snapshot.observed_at.astimezone():%Y-%m-%d %H:%M})"
+    if reading.from_store:
+        lines.append(f"Not current: showing the last good reading, from {when}.")
+        if reading.refused is not None:
+            older = reading.refused
+            lines.append(
+                f"({titles.get(older.source, older.source)} had only an older reading, "
+                f"from {fmt.age(older.observed_at, now)}.)"
+            )
+    elif reading.stale:
+        lines.append(f"Not current: this reading is from {when}.")
+    return lines
+
+
+def render_text(
+    reading: Reading, titles: Mapping[str, str] | None = None, *, show_used: bool = False
+) -> str:
     """The report for a terminal; `titles` maps source names to what people call them."""
     titles = titles or {}
-    snapshot = report.snapshot
+    now = reading.now
     lines: list[str] = []
-    if snapshot is None:
+    if reading.snapshot is None:
         lines.append("Codex usage is unavailable.")
-        if report.error is not None:
-            lines.append(f"Error: {report.error.text}")
-        tried = [f"{a.source} ({a.kind})" for a in report.attempts if not a.ok]
+        if reading.failure is not None:
+            lines.append(f"Error: {reading.failure.text}")
+        tried = [f"{a.source} ({a.kind})" for a in reading.report.attempts if not a.ok]
         if len(tried) > 1:
             lines.append("Tried: " + ", ".join(tried) + ". See `codexbar doctor` for details.")
         return "\n".join(lines) + "\n"
 
+    snapshot = reading.snapshot.with_reset_flags(now)
     rows: list[tuple[str, str]] = []
+    if snapshot.blocked:
+        rows.append(("Blocked", snapshot.blocked))
     for window in display_windows(snapshot):
-        amount, reset = window_line_parts(window, now)
-        text = f"{amount:<9}  {fmt.bar(window.remaining_percent)}"
+        amount, reset = window_line_parts(window, now, show_used=show_used)
+        if window.reset_passed and window.resets_at is not None:
+            rows.append((window.label, amount))  # no bar: the old percent is not true now
+            continue
+        shown = window.clamped_used_percent if show_used else window.remaining_percent
+        text = f"{amount:<9}  {fmt.bar(shown)}"
         if reset:
             text += f"  {reset[0].upper()}{reset[1:]}"
         rows.append((window.label, text))
-    if not snapshot.windows:
+    if snapshot.credit_pool is not None:
+        pool = snapshot.credit_pool
+        rows.append((pool.label, credit_pool_text(pool, now, show_used=show_used)))
+    if not snapshot.windows and snapshot.credit_pool is None:
         rows.append(("Limits", "not available for this account"))
-    credits = snapshot.credits
-    if credits is not None:
-        if credits.unlimited:
-            rows.append(("Credits", "unlimited"))
-        elif credits.balance is not None:
-            rows.append(("Credits", fmt.credits_balance(credits.balance) or "0"))
+    if snapshot.credits is not None and (credits := credits_text(snapshot.credits)):
+        rows.append(("Credits", credits))
+    if snapshot.limit_resets is not None and (resets := limit_resets_text(snapshot.limit_resets)):
+        rows.append(("Limit resets", resets))
     if snapshot.identity.email:
         rows.append(("Account", snapshot.identity.email))
     plan = fmt.plan_name(snapshot.identity.plan)
     if plan:
         rows.append(("Plan", plan))
     title = titles.get(snapshot.source, snapshot.source)
-    updated = f"{fmt.age(snapshot.observed_at, now)} via {title}"
-    if (now - snapshot.observed_at).total_seconds() >= 3600:
-        updated += f" (as of {snapshot.observed_at.astimezone():%Y-%m-%d %H:%M})"
-    rows.append(("Updated", updated))
+    rows.append(("Updated", f"{fmt.age(snapshot.observed_at, now)} via {title}"))
+    for note in snapshot.notes:
+        rows.append(("Note", note))
 
     width = max(len(label) for label, _ in rows) + 1
     lines.append(f"Codex ({title})")
+    lines += status_lines(reading, titles)
     lines += [f"{label + ':':<{width}} {value}".rstrip() for label, value in rows]
     return "\n".join(lines) + "\n"
 
 
-def report_to_json(report: UsageReport) -> dict[str, Any]:
-    if report.snapshot is not None:
-        body = snapshot_to_dict(report.snapshot)
+def _error_to_json(error: SourceError | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    return {"kind": error.kind.value, "message": error.text}
+
+
+def report_to_json(reading: Reading) -> dict[str, Any]:
+    """One JSON object: the reading shown (the store's shape), whether it is current, what
+    failed and every attempt. `windows` also lists the credit pool as a window-like entry."""
+    snapshot = reading.snapshot
+    if snapshot is not None:
+        snapshot = snapshot.with_reset_flags(reading.now)
+        body = snapshot_to_dict(snapshot)
+        if snapshot.credit_pool is not None:
+            body["windows"].append(credit_pool_to_dict(snapshot.credit_pool))
     else:
         body = {
             "source": None,
@@ -102,14 +209,25 @@ def report_to_json(report: UsageReport) -> dict[str, Any]:
             "identity": {"email": None, "plan": None, "account_id": None},
             "windows": [],
             "credits": None,
+            "credit_pool": None,
+            "limit_resets": None,
+            "notes": [],
         }
+    reason = snapshot.blocked if snapshot is not None else None
+    body["blocked"] = reason is not None
+    body["blocked_reason"] = reason
+    body["stale"] = reading.stale
+    body["from_store"] = reading.from_store
+    age = reading.age_seconds
+    body["age_seconds"] = None if age is None else round(age)
+    body["refused"] = (
+        None
+        if reading.refused is None
+        else {"source": reading.refused.source, "observed_at": iso(reading.refused.observed_at)}
+    )
     body["attempts"] = [
         {"source": a.source, "ok": a.ok, "kind": a.kind, "message": a.message, "ms": a.ms}
-        for a in report.attempts
+        for a in reading.report.attempts
     ]
-    body["error"] = (
-        None
-        if report.error is None
-        else {"kind": report.error.kind.value, "message": report.error.text}
-    )
+    body["error"] = _error_to_json(reading.failure)
     return body

@@ -6,6 +6,7 @@ Writes go through a temporary file and a rename, and keep the user's comments an
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 import tomllib
@@ -17,6 +18,10 @@ from typing import Any
 import tomlkit
 
 from codexbar import paths
+from codexbar.safe_files import UnreadableFile, read_text
+
+# Our settings are a few hundred bytes; a file past this is not ours to parse.
+MAX_SETTINGS_BYTES = 1024 * 1024
 
 SOURCE_CHOICES = ("auto", "oauth", "rpc", "pty", "web", "logs")
 
@@ -180,28 +185,36 @@ def _describe_decode_error(path: Path, error: tomllib.TOMLDecodeError) -> str:
     )
 
 
+def _read_settings_text(path: Path) -> str | None:
+    """The settings file's text; None when there is none; UnreadableFile (in words) when there
+    is something we cannot read: a folder, a FIFO (which would block for ever), not UTF-8."""
+    if not os.path.lexists(path):
+        return None
+    return read_text(path, MAX_SETTINGS_BYTES)
+
+
 def load(path: Path | None = None) -> Settings:
     path = path or paths.settings_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Settings(path=path)
-    except UnicodeDecodeError:
+        text = _read_settings_text(path)
+        if text is None:
+            return Settings(path=path)
+        data = tomllib.loads(text)
+    except UnreadableFile as error:
         return Settings(
             path=path,
-            problems=(
-                f"Settings file {path} is not UTF-8 text; using defaults. The file was left as is.",
-            ),
-        )
-    except OSError as error:
-        return Settings(
-            path=path,
-            problems=(
-                f"Settings file {path} could not be read ({error.strerror}); using defaults.",
-            ),
+            problems=(f"Settings file: {error}; using defaults. The file was left as it is.",),
         )
     except tomllib.TOMLDecodeError as error:
         return Settings(path=path, problems=(_describe_decode_error(path, error),))
+    except RecursionError:
+        return Settings(
+            path=path,
+            problems=(
+                f"Settings file {path} is nested too deeply to be codexbar's settings; using "
+                "defaults. The file was left as it is: fix or delete it.",
+            ),
+        )
 
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -236,10 +249,14 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def _edit_document(path: Path, change: Callable[[tomlkit.TOMLDocument], None]) -> None:
+    """Apply `change` to the settings file. Anything that stops it is a SettingsError in words,
+    and the file is then left exactly as it was."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
+        text = _read_settings_text(path) or ""
+    except UnreadableFile as error:
+        raise SettingsError(
+            f"Settings file: {error}; not changing it. Fix or delete it, then try again."
+        ) from None
     try:
         tomllib.loads(text)
         document = tomlkit.parse(text)
@@ -248,8 +265,32 @@ def _edit_document(path: Path, change: Callable[[tomlkit.TOMLDocument], None]) -
             f"Settings file {path} is not valid TOML ({error}); not changing it. "
             "Fix or delete the file, then try again."
         ) from None
+    except RecursionError:
+        raise SettingsError(
+            f"Settings file {path} is nested too deeply to be codexbar's settings; not "
+            "changing it. Fix or delete the file, then try again."
+        ) from None
     change(document)
-    atomic_write_text(path, tomlkit.dumps(document))
+    try:
+        atomic_write_text(path, tomlkit.dumps(document))
+    except OSError as error:
+        raise SettingsError(
+            f"Could not save the settings in {path.parent} ({_why_not_written(error)}); "
+            "nothing was changed."
+        ) from None
+
+
+def _why_not_written(error: OSError) -> str:
+    reasons = {
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.EROFS: "the disk is read-only",
+        errno.ENOSPC: "the disk is full",
+        errno.EDQUOT: "the disk quota is used up",
+        errno.ENOTDIR: "a file is in the way of the folder",
+        errno.EISDIR: "a folder is in the way of the file",
+    }
+    return reasons.get(error.errno or 0, "the file system refused")
 
 
 def save_values(values: dict[str, Any], path: Path | None = None) -> dict[str, Any]:

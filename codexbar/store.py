@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import apsw
 
@@ -195,10 +196,13 @@ class Store:
             )
 
     def last_snapshot(self) -> UsageSnapshot | None:
-        row = self.db.execute(
-            "SELECT data FROM snapshots ORDER BY fetched_at DESC, id DESC LIMIT 1"
-        ).fetchone()
-        return self._decode(row[0]) if row else None
+        """The last good reading: the most recently *observed* one (a session-log reading
+        fetched now can be days old), skipping rows that cannot be read."""
+        rows = self.db.execute(
+            "SELECT data FROM snapshots ORDER BY observed_at DESC, fetched_at DESC, id DESC "
+            "LIMIT 20"
+        )
+        return next((s for (data,) in rows if (s := self._decode(data)) is not None), None)
 
     def snapshots_since(self, since: datetime) -> list[UsageSnapshot]:
         rows = self.db.execute(
@@ -214,8 +218,11 @@ class Store:
             return self.db.changes()
 
     @staticmethod
-    def _decode(data: str) -> UsageSnapshot | None:
+    def _decode(data: Any) -> UsageSnapshot | None:
+        """A stored reading, or None for a row that is not one (damaged, or hand-edited): one
+        bad row costs that reading, never the app."""
         try:
             return snapshot_from_dict(json.loads(data))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):
+            log.warning("a stored reading could not be read; ignoring it")
             return None

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.formatting import PLAN_NAMES
-from codexbar.models import MAIN_LIMIT_ID, Credits, Identity, RateWindow, UsageSnapshot
+from codexbar.models import (
+    MAIN_LIMIT_ID,
+    CreditPool,
+    Credits,
+    Identity,
+    RateWindow,
+    UsageSnapshot,
+)
+from codexbar.parsing import clean_text
 
 _ROW = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9 .\-]*?):(?:\s+(.*))?$")
 _WINDOW_LABEL = re.compile(r"^(?:(\d+)h|(Weekly)|(Monthly)|(Annual)|(\d+)-hour) limit$", re.I)
@@ -25,6 +33,8 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?:\s+on\s+(\d{1,2})\s+([A-Za-z]{3})[a-z]
 _TIME_MONTH_FIRST = re.compile(r"^(\d{1,2}):(\d{2})\s+on\s+([A-Za-z]{3})[a-z]*\s+(\d{1,2})$")
 _ACCOUNT = re.compile(r"^(\S+@\S+)\s+\((.+)\)$")
 _CREDITS = re.compile(r"^([\d][\d,.]*)\s+credits?\b", re.I)
+_POOL_AMOUNTS = re.compile(r"([\d][\d,.]*)\s+of\s+([\d][\d,.]*)\s+credits?\s+used", re.I)
+POOL_LABEL = "monthly credit limit"
 _MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
 _PLAN_KEYS = {display.lower(): key for key, display in reversed(list(PLAN_NAMES.items()))}
@@ -75,8 +85,13 @@ def _window_minutes(label: str) -> int | None:
 
 
 def resolve_reset(text: str, now: datetime, tz: tzinfo | None) -> datetime | None:
-    """`01:55` (today, or tomorrow once past) or `06:30 on 24 Nov` (this year, or next year once
-    well past) as an aware datetime. `tz` None means the system's local zone, with its DST."""
+    """`01:55` or `06:30 on 24 Nov` as an aware datetime. `tz` None means the system's local
+    zone, with its DST.
+
+    Codex writes a bare time only for a reset on the capture's own date, so `01:55` is today
+    even when that has passed (a stale card). A date is taken in the year that puts it nearest
+    to now: `1 Jan` seen on 30 Dec is next year, and a reset that has passed stays in the past
+    rather than being pushed a year ahead."""
     text = " ".join(text.split())
     match = _TIME.match(text)
     day = month = None
@@ -102,20 +117,46 @@ def resolve_reset(text: str, now: datetime, tz: tzinfo | None) -> datetime | Non
         return naive.replace(tzinfo=tz) if tz else naive.astimezone()
 
     if month is None:
-        moment = local(local_now.year, local_now.month, local_now.day)
-        if moment is not None and moment < local_now - timedelta(minutes=1):
-            moment += timedelta(days=1)
-        return moment
+        return local(local_now.year, local_now.month, local_now.day)
     assert day is not None
-    moment = local(local_now.year, month, day)
-    if moment is not None and moment < local_now - timedelta(days=2):
-        moment = local(local_now.year + 1, month, day)
-    return moment
+    candidates = [
+        moment
+        for year in (local_now.year - 1, local_now.year, local_now.year + 1)
+        if (moment := local(year, month, day)) is not None
+    ]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda moment: abs(moment - local_now))
 
 
 def _plan_key(display: str) -> str:
     lowered = display.strip().lower()
     return _PLAN_KEYS.get(lowered, lowered.replace(" ", "_"))
+
+
+def _amount(text: str) -> Decimal | None:
+    """`7,761`, `100,000`, `12.5`: Codex groups thousands with commas in the card."""
+    try:
+        return Decimal(text.replace(",", ""))
+    except ArithmeticError:
+        return None
+
+
+def _credit_pool(
+    value: str, following: Sequence[str], now: datetime, tz: tzinfo | None
+) -> CreditPool | None:
+    """`[bar] 92% left (resets 08:00 on 1 Jul)` and, on the next line,
+    `7,761 of 100,000 credits used`."""
+    text = " ".join([value, *(line.strip() for line in following if not _ROW.match(line))])
+    amounts = _POOL_AMOUNTS.search(text)
+    if amounts is None:
+        return None
+    used, limit = _amount(amounts.group(1)), _amount(amounts.group(2))
+    if used is None or limit is None or limit <= 0:
+        return None
+    resets = _RESETS.search(text)
+    resets_at = resolve_reset(resets.group(1), now, tz) if resets else None
+    return CreditPool(limit=limit, used=used, resets_at=resets_at)
 
 
 def _credits(value: str) -> Credits | None:
@@ -134,6 +175,7 @@ def parse_status_screen(
     card = _last_card(clean_lines(lines))
     windows: list[RateWindow] = []
     credits: Credits | None = None
+    pool: CreditPool | None = None
     email = plan = None
     bucket_id, bucket_name = MAIN_LIMIT_ID, None
     for index, line in enumerate(card):
@@ -141,6 +183,9 @@ def parse_status_screen(
         if not row:
             continue
         label, value = row.group(1).strip(), (row.group(2) or "").strip()
+        if label.lower() == POOL_LABEL:
+            pool = _credit_pool(value, card[index + 1 : index + 3], now, tz)
+            continue
         if label.endswith(" limit") and not value:
             bucket_name = label.removesuffix(" limit").strip()
             bucket_id = bucket_name
@@ -156,12 +201,12 @@ def parse_status_screen(
         elif label == "Credits":
             credits = _credits(value)
         elif label == "Account" and (account := _ACCOUNT.match(value)):
-            email, plan = account.group(1), _plan_key(account.group(2))
+            email, plan = clean_text(account.group(1)), _plan_key(account.group(2))
         elif label == "Account" and value.lower() in _PLAN_KEYS:
             plan = _plan_key(value)  # drawn before Codex had read the account: no email yet
         elif label == "Limits":
             _raise_for_limits(value)
-    if not windows and credits is None:
+    if not windows and credits is None and pool is None:
         raise SourceError(
             ErrorKind.PARSE,
             "Could not find the limits on Codex's /status screen.",
@@ -174,6 +219,7 @@ def parse_status_screen(
         windows=tuple(windows),
         credits=credits,
         identity=Identity(email=email, plan=plan),
+        credit_pool=pool,
     )
 
 

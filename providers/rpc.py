@@ -29,7 +29,7 @@ from codexbar.codex_cli import (
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.models import MAIN_LIMIT_ID, Identity, UsageSnapshot
 from codexbar.parsing import as_str
-from codexbar.rate_limits import parse_credits, parse_rate_limit_snapshot
+from codexbar.rate_limits import account_limits, parse_credits, parse_rate_limit_snapshot
 from codexbar.redact import redact
 from codexbar.sources import SourceContext, UsageSource
 from codexbar.wham import parse_wham_usage
@@ -94,7 +94,9 @@ def snapshot_from_rate_limits(
     windows = tuple(w for reading in readings for w in reading.windows)
     main = _main_bucket(result)
     credits = parse_credits(main.get("credits"))
-    if not windows and (credits is None or (credits.balance is None and not credits.unlimited)):
+    limits = account_limits(result, readings)  # credit pool, block, reset credits, notes
+    no_balance = credits is None or (credits.balance is None and not credits.unlimited)
+    if not windows and limits.credit_pool is None and no_balance:
         raise SourceError(
             ErrorKind.PARSE,
             "The Codex CLI answered without any rate limits or credits.",
@@ -116,6 +118,10 @@ def snapshot_from_rate_limits(
         windows=windows,
         credits=credits,
         identity=identity,
+        credit_pool=limits.credit_pool,
+        blocked=limits.blocked,
+        limit_resets=limits.limit_resets,
+        notes=limits.notes,
     )
 
 

@@ -18,6 +18,7 @@ from tests.conftest import (
     write_fresh_auth,
 )
 from tests.fake_backend import Reply
+from tests.tray_helpers import fresh_wham
 
 USAGE_PATH = "/backend-api/wham/usage"
 
@@ -37,8 +38,12 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 
 def test_logs_source_on_the_fixture_home_as_json():
     result = run("usage", "--source", "logs", "--home", str(FIXTURE_HOME), "--json")
-    assert result.returncode == 0, result.stderr
+    # The fixture's last session line is from 2026-11-21: days old, so not current (exit 1),
+    # though nothing failed.
+    assert result.returncode == 1, result.stderr
     body = json.loads(result.stdout)
+    assert body["stale"] is True and body["from_store"] is False
+    assert body["age_seconds"] > 86400
     windows = {w["id"]: w for w in body["windows"]}
     assert windows["session"]["used_percent"] == 18.0
     assert windows["weekly"]["used_percent"] == 45.0
@@ -60,7 +65,13 @@ def test_logs_source_on_the_fixture_home_as_json():
         "credits",
         "credit_pool",
         "blocked",
+        "blocked_reason",
         "limit_resets",
+        "notes",
+        "stale",
+        "from_store",
+        "age_seconds",
+        "refused",
         "attempts",
         "error",
     }
@@ -113,7 +124,7 @@ def test_oauth_source_reproduces_each_fixture_body(oauth_home, backend, fixture,
 
 
 def test_oauth_text_report(oauth_home, backend):
-    backend.routes[USAGE_PATH] = Reply(200, json.loads((FIXTURES / "wham_usage.json").read_text()))
+    backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / "wham_usage.json"))
     result = run("usage", "--source", "oauth", env={"CODEX_HOME": str(oauth_home)})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

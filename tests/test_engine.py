@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +59,28 @@ def test_auto_returns_the_first_success_and_records_attempts():
         ("oauth", False, "auth"),
         ("rpc", True, None),
     ]
-    assert logs.calls == 0 and report.error is None
+    assert logs.calls == 0
+    # The answer came from a fallback: what failed first stays on the report, for the views.
+    assert report.error.kind is ErrorKind.AUTH and report.error.message == "expired"
+
+
+def test_an_absent_source_before_the_answer_is_not_a_failure():
+    rpc = Scripted("rpc", 20, None)
+    missing = Scripted(
+        "pty", 15, None, unavailable=SourceError(ErrorKind.NOT_INSTALLED, "no codex")
+    )
+    report = engine(rpc, missing).fetch(CTX)
+    assert report.snapshot is not None and report.error is None
+
+
+def test_verbose_logs_one_line_per_refresh_with_source_result_and_time(caplog):
+    oauth = Scripted("oauth", 10, SourceError(ErrorKind.NETWORK, "down"))
+    logs = Scripted("logs", 90, None, uses_network=False)
+    with caplog.at_level(logging.INFO, logger="codexbar.engine"):
+        engine(oauth, logs).fetch(CTX)
+    lines = [r.getMessage() for r in caplog.records if r.name == "codexbar.engine"]
+    assert len(lines) == 1
+    assert re.fullmatch(r"refresh: oauth network \d+ ms, logs ok \d+ ms", lines[0]), lines
 
 
 def test_network_failure_skips_network_sources_but_not_logs():

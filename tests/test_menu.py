@@ -85,7 +85,10 @@ def test_reading_restored_at_start_is_marked_with_its_age():
     )
     assert "Showing the reading from 3 h ago via OAuth" in rows
     assert "Refreshing…" in rows
-    assert any("reset at" in r and "has passed" in r for r in rows)  # the session reset went by
+    # The session reset went by: its old percent is not shown as if it were still true.
+    session = next(r for r in rows if r.startswith("Session:"))
+    assert "reset at" in session and "refilled, no new reading yet" in session
+    assert "%" not in session
 
 
 def test_error_without_any_reading():

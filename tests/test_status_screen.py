@@ -99,10 +99,15 @@ def test_borderless_card_as_codex_0_169_draws_it():
     [
         ("01:55", datetime(2026, 11, 21, 1, 55)),
         ("00:04", datetime(2026, 11, 21, 0, 4)),  # a minute ago: still today
-        ("00:01", datetime(2026, 11, 22, 0, 1)),  # already past: tomorrow
+        # Codex writes a bare time only for a reset on the card's own date: a passed one (a
+        # stale card) stays in the past instead of becoming tomorrow's.
+        ("00:01", datetime(2026, 11, 21, 0, 1)),
         ("06:30 on 24 Nov", datetime(2026, 11, 24, 6, 30)),
         ("06:30 on Nov 24", datetime(2026, 11, 24, 6, 30)),
-        ("08:00 on 1 Jan", datetime(2027, 1, 1, 8, 0)),  # long past this year: next year
+        ("08:00 on 1 Jan", datetime(2027, 1, 1, 8, 0)),  # nearer next year than this year
+        # A date that has passed stays passed (it was pushed a year ahead: "in 353d 15h").
+        ("09:14 on 3 Nov", datetime(2026, 11, 3, 9, 14)),
+        ("08:00 on 1 Jul", datetime(2026, 7, 1, 8, 0)),
         ("25:00", None),
         ("soon", None),
     ],

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -67,7 +68,7 @@ def test_a_refresh_draws_the_menu_icon_and_tooltip(oauth_home, backend):
 
 def test_start_shows_the_stored_reading_at_once_marked_with_its_age(oauth_home):
     store = Store()
-    store.save_snapshot(reading())
+    store.save_snapshot(reading(at=datetime.now(UTC) - timedelta(minutes=30)))
     store.close()
     app, tray = make()
     app.redraw()

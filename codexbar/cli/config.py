@@ -7,7 +7,7 @@ import click
 from codexbar import paths
 from codexbar import settings as settings_module
 from codexbar.cli.options import warn
-from codexbar.errors import EXIT_USAGE
+from codexbar.errors import EXIT_UNEXPECTED, EXIT_USAGE
 
 
 @click.group()
@@ -37,17 +37,49 @@ def config_get(key: str) -> int:
     return 0
 
 
-@config.command("set")
+# `config set refresh_minutes -1` must reach our validation, not click's "No such option '-1'".
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 def config_set(key: str, value: str) -> int:
     """Change one setting (lists are comma-separated: `notify.thresholds 50,20`)."""
     try:
+        _check_before_saving(key, value)
         stored = settings_module.set_from_text(key, value)
     except settings_module.SettingsError as error:
         click.echo(str(error), err=True)
         return click.get_current_context().exit(EXIT_USAGE)
     click.echo(f"{key} = {settings_module.format_value(stored)}")
+    if key == "launch_at_login":
+        return _apply_launch_at_login(bool(stored))
+    return 0
+
+
+def _check_before_saving(key: str, value: str) -> None:
+    """Checks that need the machine, not just the value: `codex_path` must name a program."""
+    if key == "codex_path" and value.strip():
+        from codexbar.codex_cli import find_codex
+        from codexbar.errors import SourceError
+
+        try:
+            find_codex(value, {})
+        except SourceError as error:
+            raise settings_module.SettingsError(
+                f"Invalid value for codex_path: {error.message}"
+            ) from None
+
+
+def _apply_launch_at_login(enabled: bool) -> int:
+    """Create or remove the autostart entry, exactly as `codexbar autostart on|off` does."""
+    from codexbar.tray import autostart
+
+    try:
+        result = autostart.enable() if enabled else autostart.disable()
+    except OSError as error:
+        reason = error.strerror or "the file system refused"
+        click.echo(f"Could not change launch at login: {reason}.", err=True)
+        return click.get_current_context().exit(EXIT_UNEXPECTED)
+    click.echo(f"Launch at login: {autostart.describe(result)}")
     return 0
 
 

@@ -8,10 +8,8 @@ import click
 
 from codexbar.app import App
 from codexbar.cli.options import home_option, warn
-from codexbar.errors import EXIT_OK
 from codexbar.report import render_text, report_to_json
 from codexbar.settings import SOURCE_CHOICES
-from codexbar.sources import utc_now
 from codexbar.store import Store
 
 
@@ -31,22 +29,31 @@ def usage(
     pretty: bool = False,
     homes: tuple[str, ...] = (),
 ) -> int:
-    """Show how much of the 5-hour and weekly windows is left."""
+    """Show how much of the 5-hour and weekly windows is left.
+
+    Exits 0 only when the figures are current (read now, observed within the refresh interval);
+    otherwise with the failure's code, after saying what failed and how old the figures are."""
     app = App.load(homes)
     for problem in app.settings.problems + app.registry.load_errors:
         warn(problem)
+    if app.ignored_homes_note:
+        warn(app.ignored_homes_note)
     store = _open_store()
-    report = app.fetch_usage(source, store=store)
+    try:
+        reading = app.fetch_usage(source, store=store)
+    finally:
+        app.registry.close()
     if as_json or pretty:
-        body = report_to_json(report)
+        body = report_to_json(reading)
         click.echo(
             json.dumps(body, indent=2, sort_keys=True)
             if pretty
             else json.dumps(body, separators=(",", ":"))
         )
     else:
-        click.echo(render_text(report, utc_now(), app.titles), nl=False)
-    code = EXIT_OK if report.error is None else report.error.exit_code
+        text = render_text(reading, app.titles, show_used=app.settings.get("show_used"))
+        click.echo(text, nl=False)
+    code = reading.exit_code
     click.get_current_context().exit(code)
     return code
 
@@ -54,9 +61,25 @@ def usage(
 def _open_store() -> Store | None:
     try:
         store = Store()
-    except Exception as error:
-        warn(f"readings will not be saved: {error}")
+    except Exception as error:  # the store explains itself in words (StoreTooNew, locked, …)
+        warn(f"readings will not be saved: {_describe_store_error(error)}")
         return None
     for message in store.warnings:
         warn(message)
     return store
+
+
+def _describe_store_error(error: Exception) -> str:
+    """The store's own sentences pass through; apsw's internals become words."""
+    from codexbar.store import StoreTooNew
+
+    if isinstance(error, StoreTooNew):
+        return str(error)
+    if isinstance(error, OSError):
+        return f"its folder could not be used ({error.strerror or 'the file system refused'})"
+    name = type(error).__name__
+    if "Busy" in name or "Locked" in name:
+        return "another codexbar holds the database"
+    if "ReadOnly" in name or "Permissions" in name or "CantOpen" in name:
+        return "the database cannot be written (read-only or permission denied)"
+    return "the database could not be opened"

@@ -26,6 +26,7 @@ from codexbar.app import App, codex_homes
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.models import UsageSnapshot
+from codexbar.reading import choose
 from codexbar.settings import Settings
 from codexbar.sources import utc_now
 from codexbar.store import Store
@@ -243,14 +244,18 @@ class TrayApp:
             log.exception("refresh failed")
             report = UsageReport(None, (), SourceError(ErrorKind.PARSE, f"Refresh failed: {error}"))
         notes = self._source_notes()
-        if report.snapshot is not None:
-            self._accept(report.snapshot)
-            self.update_state(refreshing=False, error=None, source_notes=notes)
-        else:
-            self.update_state(refreshing=False, error=report.error, source_notes=notes)
+        # The CLI's rule (codexbar.reading): an older fallback reading never replaces the last
+        # good one; what failed is shown either way.
+        last_good = self._store_call(lambda s: s.last_snapshot()) or self.state.snapshot
+        shown = choose(report, last_good, self.now(), settings.get("refresh_minutes"))
+        if shown.snapshot is not None and not shown.from_store:
+            self._accept(shown.snapshot)
+        self.update_state(
+            refreshing=False, snapshot=shown.snapshot, error=shown.failure, source_notes=notes
+        )
         if self.cost is not None:
             self.cost.poke()
-        return report.ok
+        return shown.answered
 
     def _accept(self, snapshot: UsageSnapshot) -> None:
         self._store_call(lambda s: s.save_snapshot(snapshot))
