@@ -34,10 +34,17 @@ def window_base_id(minutes: int | None) -> str:
     return f"window-{minutes}m"
 
 
+# Extra buckets known by their metered-feature id alone: Codex 0.171 writes the Spark bucket
+# into rollouts as `limit_id: "codex_bengalfox"` with `limit_name: null`.
+_KNOWN_SLUGS = {"codex_bengalfox": "spark"}
+
+
 def limit_slug(limit_id: str | None, limit_name: str | None) -> str | None:
     """A short, stable prefix for an extra limit bucket; None for the main bucket."""
     if limit_id in (None, "", MAIN_LIMIT_ID):
         return None
+    if limit_id in _KNOWN_SLUGS:
+        return _KNOWN_SLUGS[limit_id]
     for text in (limit_name, limit_id):
         if text and "spark" in text.lower():
             return "spark"

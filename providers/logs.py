@@ -1,8 +1,14 @@
 """Session-log source: the last rate-limit reading Codex wrote into its own session logs.
 
 Offline and always available, but only as fresh as the last Codex request: the snapshot's
-`observed_at` is the time of that log line, and windows whose reset has since passed are flagged.
-Files are read backwards from the end, newest first, so the cost does not grow with history.
+`observed_at` is the time of the main bucket's line, and windows whose reset has since passed
+are flagged. Extra buckets (Spark) come from their own newest lines, kept when they are no older
+than the main reading by more than EXTRA_BUCKET_SLACK. Files are read backwards from the end,
+newest first, so the cost does not grow with history. One damaged line (huge numbers, deep
+nesting, not JSON) is skipped; it never costs the source.
+
+Codex's `logs_2.sqlite` is not read: 0.171.0 writes no rate-limit events there, only tracing
+lines (see tests/fixtures/real_cli_0.171.0/README.md).
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from codexbar.codex_auth import read_auth
@@ -18,12 +25,16 @@ from codexbar.errors import ErrorKind, SourceError
 from codexbar.models import Identity, UsageSnapshot
 from codexbar.parsing import parse_timestamp
 from codexbar.rate_limits import RateLimitReading, parse_rate_limit_snapshot
+from codexbar.safe_files import UnreadableFile, open_regular
 from codexbar.sources import SourceContext, UsageSource
 
 BLOCK_SIZE = 64 * 1024
 # token_count lines are a few KB; a line longer than this is a bulky response item, not ours.
 MAX_INTERESTING_LINE = 1024 * 1024
 _MARKER = b'"rate_limits"'
+# How much older than the main reading an extra bucket's reading may be and still be shown with
+# it (Codex's own /status calls limits stale after 15 minutes).
+EXTRA_BUCKET_SLACK = timedelta(minutes=15)
 
 
 def session_files(home: Path) -> list[tuple[float, Path]]:
@@ -47,8 +58,9 @@ def session_files(home: Path) -> list[tuple[float, Path]]:
 def lines_backwards(path: Path) -> Iterator[bytes]:
     """Complete lines containing `"rate_limits"`, last first, reading the file from its end.
 
-    Memory stays bounded: a line longer than MAX_INTERESTING_LINE is skipped, not accumulated."""
-    with open(path, "rb") as handle:
+    Memory stays bounded: a line longer than MAX_INTERESTING_LINE is skipped, not accumulated.
+    Only a regular file is opened (a FIFO named like a rollout would block for ever)."""
+    with os.fdopen(open_regular(path), "rb") as handle:
         position = handle.seek(0, os.SEEK_END)
         carry = b""
         skipping = False  # inside an over-long line whose start we have not reached yet
@@ -75,25 +87,66 @@ def lines_backwards(path: Path) -> Iterator[bytes]:
             yield carry
 
 
-def latest_main_reading(path: Path) -> tuple[RateLimitReading, datetime] | None:
-    """The newest main-bucket reading in one file, with the timestamp of its line."""
-    for line in lines_backwards(path):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue  # a partly written last line, or damage: Codex skips these too
+def _reading_of(line: bytes) -> tuple[RateLimitReading, datetime] | None:
+    """The rate-limit reading of one `token_count` line, or None for any other or damaged line."""
+    try:
+        record = json.loads(line)
         if not isinstance(record, dict):
-            continue
+            return None
         payload = record.get("payload")
         if not isinstance(payload, dict) or payload.get("type") != "token_count":
-            continue
+            return None
         observed_at = parse_timestamp(record.get("timestamp"))
         if observed_at is None:
-            continue
+            return None
         reading = parse_rate_limit_snapshot(payload.get("rate_limits"), observed_at)
-        if reading is not None and reading.is_main:
-            return reading, observed_at
-    return None
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        return None  # a partly written last line, or damage: Codex skips these too
+    return (reading, observed_at) if reading is not None else None
+
+
+@dataclass
+class LatestReadings:
+    """The newest main-bucket reading and each extra bucket's newest, across files."""
+
+    main: tuple[RateLimitReading, datetime] | None = None
+    extras: dict[str, tuple[RateLimitReading, datetime]] = field(default_factory=dict)
+
+    def offer(self, reading: RateLimitReading, observed_at: datetime) -> None:
+        if reading.is_main:
+            if self.main is None or observed_at > self.main[1]:
+                self.main = (reading, observed_at)
+            return
+        known = self.extras.get(reading.limit_id)
+        if known is None or observed_at > known[1]:
+            self.extras[reading.limit_id] = (reading, observed_at)
+
+    def horizon(self) -> datetime | None:
+        """No line older than this can change the answer any more."""
+        return None if self.main is None else self.main[1] - EXTRA_BUCKET_SLACK
+
+    def shown_extras(self) -> list[RateLimitReading]:
+        horizon = self.horizon()
+        return [r for r, at in self.extras.values() if horizon is not None and at >= horizon]
+
+
+def scan_file(path: Path, found: LatestReadings) -> None:
+    """Offer every reading of one file, newest first, until older lines cannot matter."""
+    for line in lines_backwards(path):
+        result = _reading_of(line)
+        if result is None:
+            continue
+        found.offer(*result)
+        horizon = found.horizon()
+        if horizon is not None and result[1] < horizon:
+            return
+
+
+def latest_main_reading(path: Path) -> tuple[RateLimitReading, datetime] | None:
+    """The newest main-bucket reading in one file, with the timestamp of its line."""
+    found = LatestReadings()
+    scan_file(path, found)
+    return found.main
 
 
 class SessionLogSource(UsageSource):
@@ -110,19 +163,18 @@ class SessionLogSource(UsageSource):
                 f"No rate-limit reading in the logs: there are no Codex sessions in {ctx.home}.",
                 "Use Codex once, or choose another source.",
             )
-        best: tuple[RateLimitReading, datetime] | None = None
+        found = LatestReadings()
         for mtime, path in files:
-            # A file cannot hold a line newer than its last write, so once the best reading is
-            # newer than a file's mtime, no older file can beat it.
-            if best is not None and best[1].timestamp() >= mtime:
+            # A file cannot hold a line newer than its last write, so once the readings found
+            # are newer than a file's mtime, no older file can change them.
+            horizon = found.horizon()
+            if horizon is not None and horizon.timestamp() >= mtime:
                 break
             try:
-                found = latest_main_reading(path)
-            except OSError:
+                scan_file(path, found)
+            except (OSError, UnreadableFile):
                 continue
-            if found is not None and (best is None or found[1] > best[1]):
-                best = found
-        if best is None:
+        if found.main is None:
             raise SourceError(
                 ErrorKind.PARSE,
                 "No rate-limit reading in the logs: Codex has not recorded any "
@@ -130,14 +182,18 @@ class SessionLogSource(UsageSource):
                 "carry none).",
                 "Use the OAuth or Codex CLI source.",
             )
-        reading, observed_at = best
+        reading, observed_at = found.main
+        extras = found.shown_extras()
         return UsageSnapshot(
             source=self.name,
             fetched_at=ctx.now(),
             observed_at=observed_at,
-            windows=reading.windows,
+            windows=reading.windows + tuple(w for extra in extras for w in extra.windows),
             credits=reading.credits,
             identity=self._identity(ctx, reading),
+            credit_pool=reading.credit_pool,
+            blocked=reading.blocked,
+            notes=reading.notes + tuple(n for extra in extras for n in extra.notes),
         )
 
     @staticmethod
