@@ -12,17 +12,29 @@ from codexbar.codex_auth import read_auth
 from codexbar.engine import run_source
 from codexbar.errors import SourceError
 from codexbar.models import UsageSnapshot
+from codexbar.report import credit_pool_text, credits_text, window_line_parts
 from codexbar.sources import utc_now
 from codexbar.store import Store
 
 
-def _summary(snapshot: UsageSnapshot) -> str:
-    parts = [f"{w.id} {fmt.percent(w.used_percent)} used" for w in snapshot.windows]
-    if snapshot.credits is not None and snapshot.credits.balance is not None:
-        parts.append(f"credits {fmt.credits_balance(snapshot.credits.balance)}")
+def _summary(snapshot: UsageSnapshot, show_used: bool) -> str:
+    """The figures in the terms `usage` uses (left, unless show_used), one line."""
+    now = utc_now()
+    snapshot = snapshot.with_reset_flags(now)
+    parts = []
+    if snapshot.blocked:
+        parts.append(f"blocked: {snapshot.blocked}")
+    for window in snapshot.windows:
+        amount, _ = window_line_parts(window, now, show_used=show_used)
+        parts.append(f"{window.label} {amount}")
+    if snapshot.credit_pool is not None:
+        pool = snapshot.credit_pool
+        parts.append(f"{pool.label} {credit_pool_text(pool, now, show_used=show_used)}")
+    if snapshot.credits is not None and (credits := credits_text(snapshot.credits)):
+        parts.append(f"credits {credits}")
     if snapshot.identity.plan:
         parts.append(f"plan {fmt.plan_name(snapshot.identity.plan)}")
-    parts.append(f"observed {fmt.age(snapshot.observed_at, utc_now())}")
+    parts.append(f"observed {fmt.age(snapshot.observed_at, now)}")
     return ", ".join(parts)
 
 
@@ -33,10 +45,14 @@ def _auth_line(app: App) -> str:
     except SourceError as error:
         return error.text
     expires = auth.expires_at
-    state = auth.staleness(utc_now()) or "fresh"
     email = auth.email or "unknown email"
-    expiry = f", access token expires {expires:%Y-%m-%d %H:%M} UTC" if expires else ""
-    return f"ChatGPT login for {email} ({state}{expiry}); tokens present, not shown"
+    # The staleness sentence names the expiry itself when that is the problem: say it once.
+    state = auth.staleness(utc_now())
+    if state is None:
+        state = "fresh"
+        if expires:
+            state += f", access token expires {expires:%Y-%m-%d %H:%M} UTC"
+    return f"ChatGPT login for {email} ({state}); tokens present, not shown"
 
 
 @click.command()
@@ -49,6 +65,8 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
     for home in app.homes:
         state = "exists" if home.is_dir() else "missing"
         echo(f"Codex home:   {home} ({state})")
+    if app.ignored_homes_note:
+        echo(f"  note: {app.ignored_homes_note}")
     echo(f"Codex login:  {_auth_line(app)}")
     echo(
         f"Settings:     {app.settings.path or paths.settings_path()}"
@@ -87,7 +105,7 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
             continue
         snapshot, attempt, error = run_source(source, ctx)
         if snapshot is not None:
-            echo(f"  ok in {attempt.ms} ms: {_summary(snapshot)}")
+            echo(f"  ok in {attempt.ms} ms: {_summary(snapshot, app.settings.get('show_used'))}")
         else:
             assert error is not None
             echo(f"  {error.kind.value} after {attempt.ms} ms: {error.text}")

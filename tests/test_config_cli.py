@@ -1,0 +1,105 @@
+"""Issue 9 §7: the small things a user hit in `config set`, `doctor` and `usage --home`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codexbar import settings as settings_module
+from tests.conftest import FIXTURE_HOME, SECRET_VALUES
+
+
+@pytest.fixture
+def desktop(tmp_path, monkeypatch) -> Path:
+    """Where the Linux autostart entry goes, in a folder of the test's own."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "autostart" / "codexbar.desktop"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "codexbar", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+    for secret in SECRET_VALUES:
+        assert secret not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the autostart file checked is Linux's")
+def test_launch_at_login_setting_creates_and_removes_the_autostart_entry(desktop):
+    assert run("autostart", "on").returncode == 0
+    expected = desktop.read_bytes()
+    assert run("autostart", "off").returncode == 0 and not desktop.exists()
+
+    result = run("config", "set", "launch_at_login", "true")
+    assert result.returncode == 0, result.stderr
+    assert desktop.read_bytes() == expected  # exactly what `autostart on` writes
+    assert "Launch at login: on" in result.stdout
+    result = run("config", "set", "launch_at_login", "false")
+    assert result.returncode == 0 and not desktop.exists()
+    assert settings_module.load().get("launch_at_login") is False
+
+
+def test_codex_path_must_be_an_executable_file(tmp_path):
+    plain = tmp_path / "codex.txt"
+    plain.write_text("not a program")
+    for bad in (plain, tmp_path / "missing"):
+        result = run("config", "set", "codex_path", str(bad))
+        assert result.returncode == 64
+        assert "is not an executable file" in result.stderr
+    assert settings_module.load().get("codex_path") == ""
+    program = tmp_path / "codex"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    assert run("config", "set", "codex_path", str(program)).returncode == 0
+    assert run("config", "set", "codex_path", "").returncode == 0  # back to searching PATH
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("refresh_minutes", "-1", "expected one of 0, 1, 2, 5, 15, 30"),
+        ("auto_deadline_seconds", "-5", "must be at least 5"),
+        ("cost_days", "0", "must be at least 1"),
+        ("cost_days", "366", "must be at most 365"),
+    ],
+)
+def test_out_of_range_values_get_a_validation_message(key, value, words):
+    result = run("config", "set", key, value)
+    assert result.returncode == 64
+    assert words in result.stderr and "No such option" not in result.stderr
+
+
+def test_cost_days_bounds():
+    setting = settings_module.lookup("cost_days")
+    assert (setting.minimum, setting.maximum) == (1, 365)
+    assert run("config", "set", "cost_days", "365").returncode == 0
+
+
+def test_several_homes_say_only_the_first_is_shown(tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(FIXTURE_HOME, other)
+    result = run("usage", "--source", "logs", "--home", str(FIXTURE_HOME), "--home", str(other))
+    assert f"Showing the limits of the first Codex home only ({FIXTURE_HOME})" in result.stderr
+    assert str(other) in result.stderr
+    settings_module.save_value("codex_homes", [str(FIXTURE_HOME), str(other)])
+    assert "first Codex home only" in run("usage", "--source", "logs").stderr
+    assert "first Codex home only" in run("doctor").stdout
+
+
+def test_doctor_says_an_expiry_once(tmp_path):
+    home = tmp_path / "home"
+    shutil.copytree(FIXTURE_HOME, home)  # its access token expired on 2026-11-28
+    out = run("doctor", "--home", str(home)).stdout
+    login = next(line for line in out.splitlines() if line.startswith("Codex login:"))
+    assert login.count("expire") == 1, login
