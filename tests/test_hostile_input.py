@@ -65,8 +65,9 @@ def test_an_impossible_percentage_is_dropped_with_a_note(bad):
     snapshot = decode(wham_with(rate_limit__primary_window__used_percent=bad))
     assert snapshot.window("session") is None  # never "100% left", never "not available"
     assert snapshot.window("weekly").used_percent == 45
-    assert any("session window" in note and "not a usable percentage" in note
-               for note in snapshot.notes)
+    assert any(
+        "session window" in note and "not a usable percentage" in note for note in snapshot.notes
+    )
     report = text(snapshot)
     assert "Note:" in report and "100% left" not in report
     assert "session window" in report_to_json(choose(UsageReport(snapshot), None, NOW))["notes"][0]
@@ -76,8 +77,9 @@ def test_nan_and_infinity_literals_in_a_real_body(tmp_path):
     raw = json.dumps(WHAM).replace('"used_percent": 45', '"used_percent": NaN')
     raw = raw.replace('"used_percent": 18', '"used_percent": -Infinity')
     snapshot = decode(json.loads(raw))
-    assert snapshot.windows == () or all(w.window_minutes not in (300, 10080)
-                                         for w in snapshot.windows if w.is_main)
+    assert snapshot.windows == () or all(
+        w.window_minutes not in (300, 10080) for w in snapshot.windows if w.is_main
+    )
     assert len(snapshot.notes) == 2
 
 
@@ -139,7 +141,8 @@ def test_huge_integers_in_reset_times_and_windows_do_not_crash_wham():
 
 
 def test_huge_integers_in_app_server_values_do_not_crash():
-    result = json.loads((FIXTURES / "real_cli_0.171.0/rate_limits_promax_reset_credits.json").read_text())
+    recorded = FIXTURES / "real_cli_0.171.0" / "rate_limits_promax_reset_credits.json"
+    result = json.loads(recorded.read_text())
     main = result["rateLimits"]
     main["primary"]["resetsAt"] = 10**400
     main["primary"]["windowDurationMins"] = 10**400

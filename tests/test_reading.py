@@ -17,9 +17,8 @@ TITLES = {"oauth": "OAuth", "logs": "Session logs"}
 
 def snap(source: str, age: timedelta, used: float, email: str = "me@example.com"):
     at = NOW - age
-    return UsageSnapshot(
-        source, NOW, at, (RateWindow(used, 300, NOW + timedelta(hours=2)),), identity=Identity(email)
-    )
+    window = RateWindow(used, 300, NOW + timedelta(hours=2))
+    return UsageSnapshot(source, NOW, at, (window,), identity=Identity(email))
 
 
 def fell_back(snapshot: UsageSnapshot) -> UsageReport:
