@@ -54,12 +54,13 @@ def run_source(
         snapshot = source.fetch(ctx).with_reset_flags(ctx.now())
     except SourceError as raised:
         error = raised
-    except Exception as raised:  # a plugin bug must not take the app down
+    except Exception:  # a plugin bug must not take the app down
+        # The details (Python's own words) go to the log for `-v`; the user reads a sentence.
         log.debug("source %s raised unexpectedly", source.name, exc_info=True)
         error = SourceError(
             ErrorKind.PARSE,
-            f"{source.title} failed unexpectedly ({type(raised).__name__}: {redact(str(raised))}).",
-            "Please report this with the output of `codexbar doctor`.",
+            f"{source.title} failed with an internal error.",
+            "Please report this with the output of `codexbar -v doctor`.",
         )
     if error is not None:
         error = SourceError(

@@ -7,7 +7,7 @@ import click
 from codexbar import __version__, paths
 from codexbar import formatting as fmt
 from codexbar.app import App
-from codexbar.cli.options import home_option
+from codexbar.cli.options import describe_store_error, home_option
 from codexbar.codex_auth import read_auth
 from codexbar.engine import run_source
 from codexbar.errors import SourceError
@@ -85,7 +85,7 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
             echo(f"  warning: {warning}")
         store.close()
     except Exception as error:
-        echo(f"Store:        {paths.store_path()} unusable: {error}")
+        echo(f"Store:        {paths.store_path()} unusable: {describe_store_error(error)}")
     echo(
         f"Source order: {app.settings.get('source')} "
         f"({' → '.join(s.name for s in app.registry.sources)})"

@@ -7,7 +7,7 @@ import json
 import click
 
 from codexbar.app import App
-from codexbar.cli.options import home_option, warn
+from codexbar.cli.options import describe_store_error, home_option, warn
 from codexbar.report import render_text, report_to_json
 from codexbar.settings import SOURCE_CHOICES
 from codexbar.store import Store
@@ -62,24 +62,8 @@ def _open_store() -> Store | None:
     try:
         store = Store()
     except Exception as error:  # the store explains itself in words (StoreTooNew, locked, …)
-        warn(f"readings will not be saved: {_describe_store_error(error)}")
+        warn(f"readings will not be saved: {describe_store_error(error)}")
         return None
     for message in store.warnings:
         warn(message)
     return store
-
-
-def _describe_store_error(error: Exception) -> str:
-    """The store's own sentences pass through; apsw's internals become words."""
-    from codexbar.store import StoreTooNew
-
-    if isinstance(error, StoreTooNew):
-        return str(error)
-    if isinstance(error, OSError):
-        return f"its folder could not be used ({error.strerror or 'the file system refused'})"
-    name = type(error).__name__
-    if "Busy" in name or "Locked" in name:
-        return "another codexbar holds the database"
-    if "ReadOnly" in name or "Permissions" in name or "CantOpen" in name:
-        return "the database cannot be written (read-only or permission denied)"
-    return "the database could not be opened"
