@@ -327,3 +327,14 @@ def test_a_read_only_settings_folder_is_a_clear_message():
         for path in (root / "config", root):
             path.chmod(0o755)
         shutil.rmtree(root)
+
+
+def test_a_fifo_named_like_a_rollout_is_skipped_without_hanging(tmp_path):
+    home = session_home(tmp_path, [LEGACY[9]])
+    os.mkfifo(home / "sessions" / "2026" / "11" / "21" / "rollout-fifo.jsonl")
+    box: list = []
+    worker = threading.Thread(target=lambda: box.append(fetch_logs(home)), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert box, "a FIFO in sessions/ hung the log source"
+    assert box[0].window("session").used_percent == 21.0
