@@ -171,6 +171,13 @@ def test_an_extra_limit_listed_twice_is_one_window_the_first():
     assert len(ids) == len(set(ids))
 
 
+def test_two_extra_limits_with_the_same_name_are_one_bucket():
+    body = load("wham_promax_duplicate_spark.json")
+    body["additional_rate_limits"][1]["metered_feature"] = "codex_bengalfox_v2"
+    snapshot = parse_wham_usage(body, source="oauth", fetched_at=NOW)
+    assert [w.used_percent for w in snapshot.windows if w.id.startswith("spark-")] == [12, 3]
+
+
 def test_window_ids_in_json_are_unique_even_for_lookalike_buckets():
     windows = (
         RateWindow(10, 300, limit_id="codex_bengalfox", limit_name="GPT-5.3-Codex-Spark"),
