@@ -14,12 +14,12 @@ take its connection so the write shares the snapshot's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import apsw
 
 from codexbar.models import UsageSnapshot
-from codexbar.pace import Reading
+from codexbar.pace import Pace, Reading, window_pace
 
 FULL_DETAIL_DAYS = 14
 HOURLY_DAYS = 90
@@ -208,3 +208,23 @@ def past_windows(history: list[HistoryRow], now: datetime) -> list[PastWindow]:
         PastWindow(window, resets_at, row.used_percent)
         for (window, resets_at), row in sorted(last.items(), key=lambda kv: kv[0][1])
     ]
+
+
+def snapshot_paces(snapshot: UsageSnapshot, db: apsw.Connection | None = None) -> dict[str, Pace]:
+    """The pace of each of the snapshot's windows that has one, by window id, using the window's
+    recent history from `db` when given."""
+    paces: dict[str, Pace] = {}
+    account = account_key(snapshot)
+    at = snapshot.observed_at
+    for window in snapshot.windows:
+        readings: list[Reading] = []
+        if db is not None and window.window_minutes:
+            since = at - timedelta(minutes=window.window_minutes)
+            try:
+                readings = readings_for(db, account, window.id, since)
+            except apsw.Error:
+                readings = []  # no history (an unreadable store): the window average still works
+        pace = window_pace(window, at, readings)
+        if pace is not None:
+            paces[window.id] = pace
+    return paces
