@@ -10,7 +10,8 @@ from typing import Any
 from codexbar import formatting as fmt
 from codexbar.codec import snapshot_to_dict
 from codexbar.engine import UsageReport
-from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.models import Credits, RateWindow, UsageSnapshot
+from codexbar.pace import Pace, pace_text
 
 
 def display_windows(snapshot: UsageSnapshot) -> tuple[RateWindow, ...]:
@@ -45,9 +46,30 @@ def window_line_parts(
     return amount, reset
 
 
-def render_text(report: UsageReport, now: datetime, titles: Mapping[str, str] | None = None) -> str:
-    """The report for a terminal; `titles` maps source names to what people call them."""
+def credits_messages_text(credits: Credits) -> str | None:
+    """`≈22–137 local messages left · ≈5–30 cloud messages left`, where the backend says."""
+    parts = [
+        f"≈{low:,}–{high:,} {where} messages left"
+        for where, pair in (
+            ("local", credits.approx_local_messages),
+            ("cloud", credits.approx_cloud_messages),
+        )
+        if pair is not None
+        for low, high in [pair]
+    ]
+    return " · ".join(parts) or None
+
+
+def render_text(
+    report: UsageReport,
+    now: datetime,
+    titles: Mapping[str, str] | None = None,
+    paces: Mapping[str, Pace] | None = None,
+) -> str:
+    """The report for a terminal; `titles` maps source names to what people call them, `paces`
+    window ids to their pace (codexbar.history.snapshot_paces)."""
     titles = titles or {}
+    paces = paces or {}
     snapshot = report.snapshot
     lines: list[str] = []
     if snapshot is None:
@@ -66,6 +88,9 @@ def render_text(report: UsageReport, now: datetime, titles: Mapping[str, str] | 
         if reset:
             text += f"  {reset[0].upper()}{reset[1:]}"
         rows.append((window.label, text))
+        pace = paces.get(window.id)
+        if pace is not None and not window.reset_passed:
+            rows.append(("", pace_text(pace, now)))
     if not snapshot.windows:
         rows.append(("Limits", "not available for this account"))
     credits = snapshot.credits
@@ -74,6 +99,8 @@ def render_text(report: UsageReport, now: datetime, titles: Mapping[str, str] | 
             rows.append(("Credits", "unlimited"))
         elif credits.balance is not None:
             rows.append(("Credits", fmt.credits_balance(credits.balance) or "0"))
+        if (messages := credits_messages_text(credits)) is not None:
+            rows.append(("", messages))
     if snapshot.identity.email:
         rows.append(("Account", snapshot.identity.email))
     plan = fmt.plan_name(snapshot.identity.plan)
@@ -87,13 +114,18 @@ def render_text(report: UsageReport, now: datetime, titles: Mapping[str, str] | 
 
     width = max(len(label) for label, _ in rows) + 1
     lines.append(f"Codex ({title})")
-    lines += [f"{label + ':':<{width}} {value}".rstrip() for label, value in rows]
+    lines += [f"{label + ':' if label else '':<{width}} {value}".rstrip() for label, value in rows]
     return "\n".join(lines) + "\n"
 
 
-def report_to_json(report: UsageReport) -> dict[str, Any]:
+def report_to_json(report: UsageReport, paces: Mapping[str, Pace] | None = None) -> dict[str, Any]:
+    """`usage --json`: the snapshot, each window with its `pace` (null without one), attempts."""
+    paces = paces or {}
     if report.snapshot is not None:
         body = snapshot_to_dict(report.snapshot)
+        for window in body["windows"]:
+            pace = paces.get(window["id"])
+            window["pace"] = None if pace is None or window["reset_passed"] else pace.to_json()
     else:
         body = {
             "source": None,

@@ -9,6 +9,7 @@ import click
 from codexbar.app import App
 from codexbar.cli.options import home_option, warn
 from codexbar.errors import EXIT_OK
+from codexbar.history import snapshot_paces
 from codexbar.report import render_text, report_to_json
 from codexbar.settings import SOURCE_CHOICES
 from codexbar.sources import utc_now
@@ -37,15 +38,16 @@ def usage(
         warn(problem)
     store = _open_store()
     report = app.fetch_usage(source, store=store)
+    paces = {} if report.snapshot is None else snapshot_paces(report.snapshot, store and store.db)
     if as_json or pretty:
-        body = report_to_json(report)
+        body = report_to_json(report, paces)
         click.echo(
             json.dumps(body, indent=2, sort_keys=True)
             if pretty
             else json.dumps(body, separators=(",", ":"))
         )
     else:
-        click.echo(render_text(report, utc_now(), app.titles), nl=False)
+        click.echo(render_text(report, utc_now(), app.titles, paces), nl=False)
     code = EXIT_OK if report.error is None else report.error.exit_code
     click.get_current_context().exit(code)
     return code
