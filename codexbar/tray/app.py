@@ -25,6 +25,7 @@ from codexbar import settings as settings_module
 from codexbar.app import App, codex_homes
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.history import snapshot_paces
 from codexbar.models import UsageSnapshot
 from codexbar.settings import Settings
 from codexbar.sources import utc_now
@@ -222,7 +223,9 @@ class TrayApp:
                 thresholds=settings.get("notify.thresholds"),
             )
             rows = build_menu(state, now)
-            title = summary_line(state.snapshot, show_used=state.show_used, stale=stale)
+            title = summary_line(
+                state.snapshot, show_used=state.show_used, stale=stale, paces=state.paces, now=now
+            )
             key = (look, size, settings.get("theme"), title)
             if not force and rows == self._last_rows and key == self._last_icon_key:
                 return  # nothing visible changed: do not close a menu the user has open
@@ -254,9 +257,14 @@ class TrayApp:
 
     def _accept(self, snapshot: UsageSnapshot) -> None:
         self._store_call(lambda s: s.save_snapshot(snapshot))
+        paces = self._store_call(lambda s: snapshot_paces(snapshot, s.db))
         with self._lock:
             self.state = dataclasses.replace(
-                self.state, snapshot=snapshot, from_store=False, error=None
+                self.state,
+                snapshot=snapshot,
+                from_store=False,
+                error=None,
+                paces=paces if paces is not None else snapshot_paces(snapshot),
             )
         self._announce(snapshot)
 
@@ -271,6 +279,7 @@ class TrayApp:
         if self.planner is None:
             return
         self.planner.thresholds = tuple(self.app.settings.get("notify.thresholds"))
+        self.planner.pace_warnings = self.app.settings.get("notify.pace")
         with self._store_lock:
             try:
                 notices = self.planner.observe(snapshot, self.now())
