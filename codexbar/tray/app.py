@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from codexbar import paths
 from codexbar import settings as settings_module
 from codexbar.app import App, codex_homes
+from codexbar.dashboard.launcher import LocalDashboard
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.history import snapshot_paces
@@ -139,6 +140,7 @@ class TrayApp:
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="codexbar-watch", daemon=True)
         self._children: list[subprocess.Popen] = []
+        self.local_dashboard = LocalDashboard(app.homes)
         self._last_rows: tuple[Row, ...] | None = None
         self._last_icon_key: Any = None
         self.quitting = False
@@ -176,6 +178,7 @@ class TrayApp:
         self.quitting = True
         self._stop.set()
         self.loop.stop(QUIT_TIMEOUT_SECONDS / 2)
+        self.local_dashboard.stop()
         for child in self._children:
             if child.poll() is None:
                 child.terminate()
@@ -408,6 +411,8 @@ class TrayApp:
             threading.Thread(
                 target=self._open_url, args=(USAGE_DASHBOARD_URL,), daemon=True
             ).start()
+        elif kind == "local_dashboard":
+            threading.Thread(target=self._open_local_dashboard, daemon=True).start()
         elif kind == "folder":
             open_folder(self.app.home)
         elif kind == "quit":
@@ -422,6 +427,15 @@ class TrayApp:
         self._children.append(
             subprocess.Popen([sys.executable, "-m", "codexbar", "prefs"], start_new_session=True)
         )
+
+    def _open_local_dashboard(self) -> None:
+        url = self.local_dashboard.url()
+        if url is None:
+            self.notifier.send(
+                "codexbar", "The local dashboard did not start; run: codexbar dashboard"
+            )
+        elif not self.quitting:
+            self._open_url(url)
 
 
 def open_folder(path: Path) -> None:

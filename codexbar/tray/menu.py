@@ -36,7 +36,9 @@ _WRAP = 64  # long error texts become several rows instead of one very wide menu
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # refresh, set_source, set_interval, toggle_show_used, prefs, dashboard, folder, quit
+    # refresh, set_source, set_interval, toggle_show_used, prefs, dashboard, local_dashboard,
+    # folder, quit
+    kind: str
     value: Any = None
 
 
@@ -217,6 +219,7 @@ def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
         Row("Show usage as used", Action("toggle_show_used"), checked=state.show_used),
         Row("Preferences…", Action("prefs")),
         Row("Open usage dashboard", Action("dashboard")),
+        Row("Open local dashboard", Action("local_dashboard")),
         Row("Open Codex folder", Action("folder")),
         SEPARATOR,
         Row("Quit", Action("quit")),
