@@ -25,7 +25,7 @@ from codexbar.cost.summary import local_now
 from codexbar.dashboard.recent import (
     Event,
     RecentIndex,
-    events_between,
+    newest_events,
     project_name,
     session_name,
 )
@@ -230,13 +230,24 @@ class Dashboard:
     def _hour_points(self, files, span: Range, metric: str) -> list[dict[str, Any]]:
         prices = PriceTable.load()
         hours: dict[str, dict[str, Figures]] = {}
-        for _, event in events_between(files, span.lo, span.hi):
-            start = datetime.fromtimestamp(event.ms // 3_600_000 * 3600, UTC)
-            local = start.astimezone(self.tz) if self.tz else start.astimezone()
-            label = local.strftime("%Y-%m-%dT%H:00")
-            hours.setdefault(label, {}).setdefault(event.model, Figures()).add(
-                _values(event), event_cost(prices, event)
-            )
+        labels: dict[int, str] = {}
+        rates: dict[tuple[str, str, bool], Any] = {}
+        for index in files:
+            for (day, hour, model, utc_day, long), values in index.hours.items():
+                if (span.lo is not None and day < span.lo) or day > span.hi:
+                    continue
+                label = labels.get(hour)
+                if label is None:
+                    start = datetime.fromtimestamp(hour * 3600, UTC)
+                    local = start.astimezone(self.tz) if self.tz else start.astimezone()
+                    label = labels[hour] = local.strftime("%Y-%m-%dT%H:00")
+                key = (model, utc_day, long)
+                if key not in rates:
+                    price = prices.lookup(model)
+                    rates[key] = price.rates(utc_day, long) if price else None
+                rate = rates[key]
+                cost = rate.cost(*values[:4]) if rate is not None else None
+                hours.setdefault(label, {}).setdefault(model, Figures()).add(values, cost)
         if span.since is not None and (span.until - span.since).days < HOURS_FILLED_UP_TO_DAYS:
             for day in _days(span.since, span.until):
                 for hour in range(24):
@@ -274,9 +285,7 @@ class Dashboard:
         homes = set(map(str, self.selected_homes(query)))
         prices = PriceTable.load()
         found = self.recent.refresh_newest(span.since, span.until, homes, limit)
-        events = sorted(events_between(found, span.lo, span.hi), key=lambda pair: -pair[1].ms)[
-            :limit
-        ]
+        events = newest_events(found, span.lo, span.hi, limit)
         return {
             "range": span.key,
             "events": [_event_json(index, event, prices) for index, event in events],
@@ -473,17 +482,6 @@ def _metric(figures: Figures, metric: str) -> float | int | None:
         return figures.total_tokens
     cost = figures.cost_usd
     return None if cost is None else float(round(cost, 6))
-
-
-def _values(event: Event) -> list[int]:
-    return [
-        event.input_tokens,
-        event.cached_input_tokens,
-        event.cache_write_input_tokens,
-        event.output_tokens,
-        event.reasoning_output_tokens,
-        1,
-    ]
 
 
 def _figure_values(f: Figures) -> list[int]:

@@ -11,6 +11,7 @@ costs one `stat`, a grown one is read from where parsing stopped.
 
 from __future__ import annotations
 
+import heapq
 import os
 import re
 import threading
@@ -56,7 +57,10 @@ class FileIndex:
 
     found: Found
     state: FileState
-    events: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)  # in the order the file holds them
+    # (local day, UTC hour as epoch hours, model, UTC day, long context) -> the five token
+    # counters and the response count: what hour charts add up, without walking every event.
+    hours: dict[tuple[str, int, str, str, bool], list[int]] = field(default_factory=dict)
     context_window: int | None = None
 
     @property
@@ -82,16 +86,18 @@ class _WatchingParser(Parser):
     def _add(self, when: tuple[str, str, int], usage: list[int], hint: str | None) -> None:
         super()._add(when, usage, hint)
         state = self.state
-        self.index.events.append(
-            Event(
-                when[2],
-                when[0],
-                when[1],
-                state.model or hint or "unknown",
-                state.effort or "",
-                *usage,
-            )
+        event = Event(
+            when[2], when[0], when[1], state.model or hint or "unknown", state.effort or "", *usage
         )
+        self.index.events.append(event)
+        key = (event.day, event.ms // 3_600_000, event.model, event.utc_day, event.long_context)
+        cell = self.index.hours.get(key)
+        if cell is None:
+            self.index.hours[key] = [*usage, 1]
+        else:
+            for i in range(5):
+                cell[i] += usage[i]
+            cell[5] += 1
 
 
 class RecentIndex:
@@ -129,19 +135,24 @@ class RecentIndex:
             key=lambda f: -f.mtime_ns,
         )
         chosen: list[FileIndex] = []
-        newest: list[int] = []  # event times in range, kept sorted newest first, at most limit
+        newest: list[int] = []  # a min-heap of the `limit` newest event times seen so far
         with self._lock:
             self.problems = list(found.problems)
             for item in candidates:
-                if len(newest) >= limit and item.mtime_ns // 1_000_000 < newest[-1]:
+                if len(newest) >= limit and item.mtime_ns // 1_000_000 < newest[0]:
                     break
                 self._update(item)
                 index = self.files.get(item.path)
                 if index is None:
                     continue
                 chosen.append(index)
-                times = [e.ms for e in index.events if (lo is None or e.day >= lo) and e.day <= hi]
-                newest = sorted(newest + times, reverse=True)[:limit]
+                for ms in _newest_times(index, lo, hi, limit):
+                    if len(newest) < limit:
+                        heapq.heappush(newest, ms)
+                    elif ms > newest[0]:
+                        heapq.heapreplace(newest, ms)
+                    else:
+                        break  # the file's older events cannot enter either
         return _one_file_per_session(chosen)
 
     def recently_written(self, since_epoch: float, days: tuple[date, date]) -> list[FileIndex]:
@@ -178,7 +189,7 @@ class RecentIndex:
             if item.compressed:
                 import zstandard
 
-                index.state, index.events = FileState(), []
+                index.state, index.events, index.hours = FileState(), [], {}
                 stream = zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True)
             else:
                 handle.seek(index.state.offset)
@@ -200,14 +211,42 @@ def _one_file_per_session(files: Iterable[FileIndex]) -> list[FileIndex]:
     return [index for _, index in best.values()]
 
 
-def events_between(
-    files: Iterable[FileIndex], lo: str | None, hi: str
-) -> Iterable[tuple[FileIndex, Event]]:
-    """Every event whose local day lies in lo..hi (inclusive; lo None = open)."""
-    for index in files:
-        for event in index.events:
-            if (lo is None or event.day >= lo) and event.day <= hi:
-                yield index, event
+def _newest_times(index: FileIndex, lo: str | None, hi: str, limit: int) -> Iterable[int]:
+    """Up to `limit` event times of lo..hi from the end of one file, newest first."""
+    taken = 0
+    for event in reversed(index.events):
+        if (lo is None or event.day >= lo) and event.day <= hi:
+            yield event.ms
+            taken += 1
+            if taken >= limit:
+                return
+
+
+def newest_events(
+    files: Iterable[FileIndex], lo: str | None, hi: str, limit: int
+) -> list[tuple[FileIndex, Event]]:
+    """The `limit` newest events of lo..hi, newest first. A file holds its events in time order,
+    so each file is read backwards, and only while its events can still be among the newest."""
+    heap: list[tuple[int, int, int]] = []  # (ms, file number, event number): the newest so far
+    files = list(files)
+    for n, index in enumerate(files):
+        events = index.events
+        taken = 0
+        for i in range(len(events) - 1, -1, -1):
+            event = events[i]
+            if (lo is not None and event.day < lo) or event.day > hi:
+                continue
+            item = (event.ms, n, i)
+            if len(heap) < limit:
+                heapq.heappush(heap, item)
+            elif item > heap[0]:
+                heapq.heapreplace(heap, item)
+            else:
+                break
+            taken += 1
+            if taken >= limit:
+                break
+    return [(files[n], files[n].events[i]) for _, n, i in sorted(heap, reverse=True)]
 
 
 def project_name(index: FileIndex) -> str:
