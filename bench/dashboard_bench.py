@@ -73,7 +73,8 @@ def main() -> None:
         print(f"corpus {home} ({size / 1e9:.2f} GB), median of {args.runs} warm calls, ms")
         print(f"{'endpoint':<58}{'cold':>9}{'memo':>8}{'no memo':>9}")
         for path, params in ENDPOINTS:
-            def call() -> float:
+
+            def call(path: str = path, params: dict = params) -> float:
                 start = time.perf_counter()
                 response = client.get(path, params=params)
                 response.raise_for_status()
