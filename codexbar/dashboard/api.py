@@ -8,6 +8,7 @@ object, or raises `ApiError` with a message in words and an HTTP status.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import threading
 import time
@@ -109,7 +110,9 @@ def figures_row(name: str, figures: Figures) -> dict[str, Any]:
     return {"name": name, **figures.to_json(), "responses": figures.responses}
 
 
-FetchUsage = Callable[[Path, Store], tuple[UsageReport, dict[str, Any]]]
+# (Codex home, the store's path) -> the reading and its usage --json body. It gets a path, not
+# the shared connection: a reading may take seconds, and must not hold up the other endpoints.
+FetchUsage = Callable[[Path, Path], tuple[UsageReport, dict[str, Any]]]
 
 
 class Dashboard:
@@ -124,7 +127,7 @@ class Dashboard:
         tz: tzinfo | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.homes = homes
+        self.homes = [Path(os.path.abspath(h)) for h in homes]
         self.store = store
         self.tz = tz
         self.now = now
@@ -296,8 +299,7 @@ class Dashboard:
         for home in self.selected_homes(query):
 
             def build(home: Path = home) -> dict[str, Any]:
-                with self._store_lock:
-                    _, body = self.fetch_usage(home, self.store)
+                _, body = self.fetch_usage(home, self.store.path)
                 return body
 
             body = self._memoised(("limits", str(home)), LIMITS_TTL_SECONDS, build)

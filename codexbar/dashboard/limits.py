@@ -16,13 +16,23 @@ from codexbar.store import Store
 
 
 def limits_fetcher(settings: Settings):
-    """A `fetch_usage(home, store)` for the Dashboard: one reading of that home's account,
-    saved to the store like every reading (so it feeds the history too)."""
+    """A `fetch_usage(home, store_path)` for the Dashboard: one reading of that home's account,
+    saved to the store like every reading (so it feeds the history too), on a connection of
+    its own."""
 
-    def fetch(home: Path, store: Store) -> tuple[UsageReport, dict[str, Any]]:
+    def fetch(home: Path, store_path: Path) -> tuple[UsageReport, dict[str, Any]]:
         app = App(settings=settings, homes=[home])
-        report = app.fetch_usage(interactive=False, store=store)
-        paces = {} if report.snapshot is None else snapshot_paces(report.snapshot, store.db)
+        try:
+            store: Store | None = Store(store_path)
+        except Exception:
+            store = None  # the reading still shows, with a pace from the window's average
+        try:
+            report = app.fetch_usage(interactive=False, store=store)
+            db = store.db if store is not None else None
+            paces = {} if report.snapshot is None else snapshot_paces(report.snapshot, db)
+        finally:
+            if store is not None:
+                store.close()
         body = report_to_json(report, paces)
         now = datetime.now(UTC)
         for window in body["windows"]:

@@ -355,7 +355,7 @@ async function loadCost() {
       renderTiles(summary);
       renderBreakdown("by-model", byModel);
     }),
-    section("Chart", async () => renderUsage(await api("timeseries", costParams({ bucket: state.bucket, metric: state.metric })))),
+    loadChart(),
     section("Breakdown", async () => {
       const [effort, project] = await Promise.all([api("breakdown", costParams({ by: "effort" })), api("breakdown", costParams({ by: "project" }))]);
       renderBreakdown("by-effort", effort);
@@ -367,6 +367,8 @@ async function loadCost() {
   document.body.dataset.loadedRange = state.range;
 }
 
+const loadChart = () => section("Chart", async () =>
+  renderUsage(await api("timeseries", costParams({ bucket: state.bucket, metric: state.metric }))));
 const loadLimits = () => section("Limits", async () => renderLimits(await api("limits", { home: state.home })));
 const loadHistory = () => section("History", async () => renderHistory(await api("limits/history", { window: state.window, days: state.days })));
 const loadActive = () => section("Sessions", async () => renderActive(await api("sessions/active", { minutes: 30, home: state.home })));
@@ -378,14 +380,18 @@ function choose(groupId, attribute, value) {
   }
 }
 
-function wire() {
-  $("range").addEventListener("click", (event) => {
-    const value = event.target.dataset && event.target.dataset.range;
+// A row of buttons that picks one value (data-<attribute>): mark it, then act on it.
+function segmented(groupId, attribute, onChoose) {
+  $(groupId).addEventListener("click", (event) => {
+    const value = event.target.dataset && event.target.dataset[attribute];
     if (!value) return;
-    state.range = value;
-    choose("range", "range", value);
-    loadCost();
+    choose(groupId, attribute, value);
+    onChoose(value);
   });
+}
+
+function wire() {
+  segmented("range", "range", (value) => { state.range = value; loadCost(); });
   $("custom").addEventListener("submit", (event) => {
     event.preventDefault();
     const since = $("since").value, until = $("until").value;
@@ -395,20 +401,8 @@ function wire() {
     choose("range", "range", null);
     loadCost();
   });
-  $("metric").addEventListener("click", (event) => {
-    const value = event.target.dataset && event.target.dataset.metric;
-    if (!value) return;
-    state.metric = value;
-    choose("metric", "metric", value);
-    section("Chart", async () => renderUsage(await api("timeseries", costParams({ bucket: state.bucket, metric: state.metric }))));
-  });
-  $("bucket").addEventListener("click", (event) => {
-    const value = event.target.dataset && event.target.dataset.bucket;
-    if (!value) return;
-    state.bucket = value;
-    choose("bucket", "bucket", value);
-    section("Chart", async () => renderUsage(await api("timeseries", costParams({ bucket: state.bucket, metric: state.metric }))));
-  });
+  segmented("metric", "metric", (value) => { state.metric = value; loadChart(); });
+  segmented("bucket", "bucket", (value) => { state.bucket = value; loadChart(); });
   $("window").addEventListener("change", (event) => {
     // A day of 5-hour windows reads well; weekly windows need a month to show a few.
     state.window = event.target.value;
