@@ -58,7 +58,7 @@ function bar(percent, extraClass, marker) {
   fill.style.width = `${Math.max(0, Math.min(100, percent))}%`;
   const track = h("span", { class: `bar ${extraClass || ""}` }, fill);
   if (marker !== undefined && marker !== null) {
-    const tick = h("span", { class: "marker", title: `Even pace: ${Format.percent(marker)} used by now` });
+    const tick = h("span", { class: "marker", title: `Even pace: ${Format.percent(marker)} left by now` });
     tick.style.left = `${Math.max(0, Math.min(100, marker))}%`;
     track.append(tick);
   }
@@ -67,6 +67,14 @@ function bar(percent, extraClass, marker) {
 
 function level(usedPercent) {
   return usedPercent >= 90 ? "high" : usedPercent >= 70 ? "mid" : "low";
+}
+
+// Limit bars fill by what is left, like the tray icon; the tick is what an even pace would
+// leave by now.
+function leftBar(leftPercent, expectedUsedPercent) {
+  const marker = expectedUsedPercent === undefined || expectedUsedPercent === null
+    ? null : 100 - expectedUsedPercent;
+  return bar(leftPercent, level(100 - leftPercent), marker);
 }
 
 // -- limits ----------------------------------------------------------------------------------
@@ -84,7 +92,7 @@ function windowCard(account, w) {
       h("h3", { text: w.label }),
       h("span", { class: "muted", text: account.identity.email || "" })),
     h("p", { class: "big" }, h("strong", { text: Format.percent(w.remaining_percent) }), " left"),
-    bar(w.used_percent, level(w.used_percent), pace ? pace.expected_used_percent : null),
+    leftBar(w.remaining_percent, pace ? pace.expected_used_percent : null),
     h("p", { class: "reset", "data-resets": w.reset_passed ? null : w.resets_at, text: resetText }),
     w.pace_text ? h("p", { class: `pace ${stage}`, text: w.pace_text }) : null);
 }
@@ -97,7 +105,7 @@ function creditsCard(account) {
     cards.push(h("article", { class: "card limit" },
       h("header", {}, h("h3", { text: pool.label })),
       h("p", { class: "big" }, h("strong", { text: Format.percent(pool.remaining_percent) }), " left"),
-      bar(pool.used_percent, level(pool.used_percent)),
+      leftBar(pool.remaining_percent),
       h("p", { class: "reset", text: `${pool.used} of ${pool.limit} used` })));
   }
   if (credits && (credits.unlimited || credits.balance !== null)) {
@@ -269,7 +277,7 @@ function renderHistory(data) {
   });
   const past = data.accounts.flatMap((a) => a.past).slice(-12).reverse();
   $("past").replaceChildren(...(past.length ? [h("h3", { text: "Used when it reset" }), h("ul", {},
-    past.map((p) => h("li", {}, h("span", { class: "muted", text: Format.dateTime(new Date(p.resets_at)) }),
+    past.map((p) => h("li", {}, h("span", { class: "muted", text: Format.dayTime(new Date(p.resets_at)) }),
       bar(p.used_percent, `thin ${level(p.used_percent)}`), h("span", { text: Format.percent(p.used_percent) }))))] : []));
 }
 
@@ -293,7 +301,7 @@ function renderPricing(data) {
       ? h("button", { type: "button", class: "link", "data-remove": row.model, text: "Use default" }) : null)));
   form.replaceChildren(
     h("div", { class: "wide" }, h("table", {},
-      h("thead", {}, h("tr", {}, ["Model", "Input", "Cached input", "Output", ""].map((t, i) => h("th", { class: i ? "num" : null, text: t })))),
+      h("thead", {}, h("tr", {}, ["Model", "Input", "Cached", "Output", ""].map((t, i) => h("th", { class: i ? "num" : null, text: t })))),
       h("tbody", {}, rows))),
     h("div", { class: "form-actions" }, h("button", { type: "submit", class: "primary", text: "Save prices" })));
   form.dataset.overrides = JSON.stringify(data.overrides);

@@ -57,10 +57,13 @@ const Format = (() => {
   function dateTime(date) {
     return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${clock(date)}`;
   }
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  // "2 Dec 10:00": a local time that fits a narrow column.
+  function dayTime(date) { return `${date.getDate()} ${MONTHS[date.getMonth()]} ${clock(date)}`; }
   function shortDay(isoDay) {
     const [, m, d] = isoDay.split("-");
-    return `${Number(d)} ${["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][Number(m) - 1]}`;
+    return `${Number(d)} ${MONTHS[Number(m) - 1]}`;
   }
 
-  return { tokens, dollars, percent, countdown, age, clock, dateTime, shortDay };
+  return { tokens, dollars, percent, countdown, age, clock, dateTime, dayTime, shortDay };
 })();
