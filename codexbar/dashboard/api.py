@@ -40,6 +40,7 @@ LIMITS_TTL_SECONDS = 60.0
 MAX_EVENTS = 1000
 # Hour charts of short ranges show every hour, quiet ones too; longer ones only the busy hours.
 HOURS_FILLED_UP_TO_DAYS = 7
+ACTIVE_SESSION_FOLDER_DAYS = 7
 
 
 class ApiError(Exception):
@@ -365,7 +366,10 @@ class Dashboard:
         since = now - timedelta(minutes=minutes)
         today = self.today()
         homes = set(map(str, self.selected_homes(query)))
-        files = self.recent.recently_written(since.timestamp(), (today - timedelta(days=1), today))
+        # Session folders are named by the day a session started: a long one still answering
+        # today may live in an older folder. Only files written since `since` are parsed.
+        first = today - timedelta(days=ACTIVE_SESSION_FOLDER_DAYS)
+        files = self.recent.recently_written(since.timestamp(), (first, today))
         sessions = []
         for index in files:
             last = index.last_event
