@@ -309,3 +309,14 @@ def test_pricing_overrides_change_costs_at_once(lived_in):
     assert client.get("/api/pricing")["overrides"] == {"gpt-5.5": doubled}  # nothing lost
     garbage = client.http.put(client.base + "/api/pricing", content=b"not json")
     assert garbage.status_code == 400 and "JSON" in garbage.json()["error"]
+
+
+def test_a_long_session_in_an_older_folder_is_still_active(lived_in):
+    built, client = lived_in
+    path = next((built.home / "sessions").rglob(f"*{built.active_session}.jsonl"))
+    older = built.now.astimezone() - timedelta(days=3)
+    folder = built.home / "sessions" / older.strftime("%Y/%m/%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    path.rename(folder / path.name)  # keeps its modification time: written a minute ago
+    sessions = client.get("/api/sessions/active", minutes=30)["sessions"]
+    assert [s["session"] for s in sessions] == [built.active_session]
