@@ -15,6 +15,7 @@ from codexbar import formatting as fmt
 from codexbar.codec import credit_pool_to_dict, iso, snapshot_to_dict
 from codexbar.errors import SourceError
 from codexbar.models import CreditPool, Credits, LimitResets, RateWindow, UsageSnapshot
+from codexbar.pace import Pace, pace_text
 from codexbar.reading import Reading
 
 REFILLED = "refilled, no new reading yet"
@@ -71,15 +72,25 @@ def credit_pool_text(pool: CreditPool, now: datetime, *, show_used: bool = False
 
 
 def credits_text(credits: Credits) -> str | None:
-    """`112.50 (≈22–137 local messages left)`, `unlimited`, or None when there is no figure."""
+    """`112.50 (≈22–137 local messages left · ≈5–30 cloud messages left)`, `unlimited`, or None
+    when there is no figure. The estimates show wherever the backend sends them."""
     if credits.unlimited:
         return "unlimited"
-    if credits.balance is None:
-        return None
-    text = fmt.credits_balance(credits.balance) or "0"
-    if credits.approx_local_messages is not None and credits.balance > 0:
-        text += f" ({fmt.message_range(credits.approx_local_messages)} local messages left)"
-    return text
+    parts = []
+    if credits.balance is not None:
+        parts.append(fmt.credits_balance(credits.balance) or "0")
+    estimates = [
+        f"{fmt.message_range(pair)} {where} messages left"
+        for where, pair in (
+            ("local", credits.approx_local_messages),
+            ("cloud", credits.approx_cloud_messages),
+        )
+        if pair is not None
+    ]
+    if estimates and (credits.balance is None or credits.balance > 0):
+        text = " · ".join(estimates)
+        parts.append(f"({text})" if parts else text)
+    return " ".join(parts) or None
 
 
 def limit_resets_text(resets: LimitResets) -> str | None:
@@ -131,10 +142,16 @@ def status_lines(reading: Reading, titles: Mapping[str, str]) -> list[str]:
 
 
 def render_text(
-    reading: Reading, titles: Mapping[str, str] | None = None, *, show_used: bool = False
+    reading: Reading,
+    titles: Mapping[str, str] | None = None,
+    *,
+    show_used: bool = False,
+    paces: Mapping[str, Pace] | None = None,
 ) -> str:
-    """The report for a terminal; `titles` maps source names to what people call them."""
+    """The report for a terminal; `titles` maps source names to what people call them, `paces`
+    window ids to their pace (codexbar.history.snapshot_paces)."""
     titles = titles or {}
+    paces = paces or {}
     now = reading.now
     lines: list[str] = []
     if reading.snapshot is None:
@@ -160,6 +177,9 @@ def render_text(
         if reset:
             text += f"  {reset[0].upper()}{reset[1:]}"
         rows.append((window.label, text))
+        pace = paces.get(window.id)
+        if pace is not None and not window.reset_passed:
+            rows.append(("", pace_text(pace, now)))
     if snapshot.credit_pool is not None:
         pool = snapshot.credit_pool
         rows.append((pool.label, credit_pool_text(pool, now, show_used=show_used)))
@@ -182,7 +202,7 @@ def render_text(
     width = max(len(label) for label, _ in rows) + 1
     lines.append(f"Codex ({title})")
     lines += status_lines(reading, titles)
-    lines += [f"{label + ':':<{width}} {value}".rstrip() for label, value in rows]
+    lines += [f"{label + ':' if label else '':<{width}} {value}".rstrip() for label, value in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -192,13 +212,18 @@ def _error_to_json(error: SourceError | None) -> dict[str, Any] | None:
     return {"kind": error.kind.value, "message": error.text}
 
 
-def report_to_json(reading: Reading) -> dict[str, Any]:
+def report_to_json(reading: Reading, paces: Mapping[str, Pace] | None = None) -> dict[str, Any]:
     """One JSON object: the reading shown (the store's shape), whether it is current, what
-    failed and every attempt. `windows` also lists the credit pool as a window-like entry."""
+    failed and every attempt. `windows` also lists the credit pool as a window-like entry, and
+    each window its `pace` (null without one)."""
+    paces = paces or {}
     snapshot = reading.snapshot
     if snapshot is not None:
         snapshot = snapshot.with_reset_flags(reading.now)
         body = snapshot_to_dict(snapshot)
+        for window in body["windows"]:
+            pace = paces.get(window["id"])
+            window["pace"] = None if pace is None or window["reset_passed"] else pace.to_json()
         if snapshot.credit_pool is not None:
             body["windows"].append(credit_pool_to_dict(snapshot.credit_pool))
     else:

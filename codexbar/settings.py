@@ -111,6 +111,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cost_days", 30, "Days of history in the cost summary.", minimum=1, maximum=365),
     Setting("notify.enabled", True, "Desktop notifications for limit changes."),
     Setting("notify.thresholds", [50, 20], "Warn when a window falls below these percents left."),
+    Setting(
+        "notify.pace",
+        True,
+        "Warn once per window when it is projected to run out over 30 minutes before its reset.",
+    ),
     Setting("launch_at_login", False, "Start the tray when you log in."),
     Setting(
         "web.cookies",

@@ -17,7 +17,7 @@ from typing import Any
 
 import apsw
 
-from codexbar import paths
+from codexbar import history, paths
 from codexbar.codec import snapshot_from_dict, snapshot_to_dict
 from codexbar.models import UsageSnapshot
 
@@ -79,11 +79,17 @@ def _migration_notification_memory(db: apsw.Connection) -> None:
     )
 
 
+def _migration_history(db: apsw.Connection) -> None:
+    """The compacted per-window history of readings (codexbar/history.py owns this table)."""
+    db.execute(history.SCHEMA)
+
+
 # Append only: migration N brings user_version from N-1 to N, so one file has one history.
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _migration_1,
     _migration_cost_cache,
     _migration_notification_memory,
+    _migration_history,
 ]
 
 
@@ -194,6 +200,7 @@ class Store:
                     json.dumps(snapshot_to_dict(snapshot), separators=(",", ":")),
                 ),
             )
+            history.record(self.db, snapshot)
 
     def last_snapshot(self) -> UsageSnapshot | None:
         """The last good reading: the most recently *observed* one (a session-log reading

@@ -46,6 +46,7 @@ def test_fresh_reading():
         "Show usage as used",
         "Preferences…",
         "Open usage dashboard",
+        "Open local dashboard",
         "Open Codex folder",
         "-",
         "Quit",

@@ -143,7 +143,9 @@ def test_approximate_messages_left():
     snapshot = parse_wham_usage(body, source="oauth", fetched_at=NOW)
     assert snapshot.credits.approx_local_messages == (22, 137)
     assert snapshot.credits.approx_cloud_messages == (4, 27)
-    assert "Credits: 112.50 (≈22–137 local messages left)" in text_of(snapshot)
+    assert "Credits: 112.50 (≈22–137 local messages left · ≈4–27 cloud messages left)" in (
+        text_of(snapshot)
+    )
 
 
 @pytest.mark.parametrize(

@@ -32,11 +32,14 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 def _register() -> None:
     from codexbar.cli.config import config
     from codexbar.cli.cost import cost, pricing
+    from codexbar.cli.dashboard import dashboard
     from codexbar.cli.doctor import doctor
+    from codexbar.cli.history import history
     from codexbar.cli.tray import autostart, prefs, tray
     from codexbar.cli.usage import usage
 
-    for command in (usage, cost, tray, doctor, config, prefs, autostart, pricing):
+    commands = (usage, cost, tray, doctor, config, prefs, autostart, pricing, history, dashboard)
+    for command in commands:
         cli.add_command(command)
 
 

@@ -8,6 +8,7 @@ import click
 
 from codexbar.app import App
 from codexbar.cli.options import describe_store_error, home_option, warn
+from codexbar.history import snapshot_paces
 from codexbar.report import render_text, report_to_json
 from codexbar.settings import SOURCE_CHOICES
 from codexbar.store import Store
@@ -43,15 +44,18 @@ def usage(
         reading = app.fetch_usage(source, store=store)
     finally:
         app.registry.close()
+    snapshot = reading.snapshot
+    paces = {} if snapshot is None else snapshot_paces(snapshot, store and store.db)
     if as_json or pretty:
-        body = report_to_json(reading)
+        body = report_to_json(reading, paces)
         click.echo(
             json.dumps(body, indent=2, sort_keys=True)
             if pretty
             else json.dumps(body, separators=(",", ":"))
         )
     else:
-        text = render_text(reading, app.titles, show_used=app.settings.get("show_used"))
+        show_used = app.settings.get("show_used")
+        text = render_text(reading, app.titles, show_used=show_used, paces=paces)
         click.echo(text, nl=False)
     code = reading.exit_code
     click.get_current_context().exit(code)

@@ -23,8 +23,10 @@ from typing import Any, Protocol
 from codexbar import paths
 from codexbar import settings as settings_module
 from codexbar.app import App, codex_homes
+from codexbar.dashboard.launcher import LocalDashboard
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.history import snapshot_paces
 from codexbar.models import UsageSnapshot
 from codexbar.reading import choose
 from codexbar.settings import Settings
@@ -139,6 +141,7 @@ class TrayApp:
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="codexbar-watch", daemon=True)
         self._children: list[subprocess.Popen] = []
+        self.local_dashboard = LocalDashboard(app.homes)
         self._last_rows: tuple[Row, ...] | None = None
         self._last_icon_key: Any = None
         self.quitting = False
@@ -176,6 +179,7 @@ class TrayApp:
         self.quitting = True
         self._stop.set()
         self.loop.stop(QUIT_TIMEOUT_SECONDS / 2)
+        self.local_dashboard.stop()
         for child in self._children:
             if child.poll() is None:
                 child.terminate()
@@ -223,7 +227,9 @@ class TrayApp:
                 thresholds=settings.get("notify.thresholds"),
             )
             rows = build_menu(state, now)
-            title = summary_line(state.snapshot, show_used=state.show_used, stale=stale)
+            title = summary_line(
+                state.snapshot, show_used=state.show_used, stale=stale, paces=state.paces, now=now
+            )
             key = (look, size, settings.get("theme"), title)
             if not force and rows == self._last_rows and key == self._last_icon_key:
                 return  # nothing visible changed: do not close a menu the user has open
@@ -259,9 +265,14 @@ class TrayApp:
 
     def _accept(self, snapshot: UsageSnapshot) -> None:
         self._store_call(lambda s: s.save_snapshot(snapshot))
+        paces = self._store_call(lambda s: snapshot_paces(snapshot, s.db))
         with self._lock:
             self.state = dataclasses.replace(
-                self.state, snapshot=snapshot, from_store=False, error=None
+                self.state,
+                snapshot=snapshot,
+                from_store=False,
+                error=None,
+                paces=paces if paces is not None else snapshot_paces(snapshot),
             )
         self._announce(snapshot)
 
@@ -276,6 +287,7 @@ class TrayApp:
         if self.planner is None:
             return
         self.planner.thresholds = tuple(self.app.settings.get("notify.thresholds"))
+        self.planner.pace_warnings = self.app.settings.get("notify.pace")
         with self._store_lock:
             try:
                 notices = self.planner.observe(snapshot, self.now())
@@ -404,6 +416,8 @@ class TrayApp:
             threading.Thread(
                 target=self._open_url, args=(USAGE_DASHBOARD_URL,), daemon=True
             ).start()
+        elif kind == "local_dashboard":
+            threading.Thread(target=self._open_local_dashboard, daemon=True).start()
         elif kind == "folder":
             open_folder(self.app.home)
         elif kind == "quit":
@@ -418,6 +432,15 @@ class TrayApp:
         self._children.append(
             subprocess.Popen([sys.executable, "-m", "codexbar", "prefs"], start_new_session=True)
         )
+
+    def _open_local_dashboard(self) -> None:
+        url = self.local_dashboard.url()
+        if url is None:
+            self.notifier.send(
+                "codexbar", "The local dashboard did not start; run: codexbar dashboard"
+            )
+        elif not self.quitting:
+            self._open_url(url)
 
 
 def open_folder(path: Path) -> None:

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from codexbar import formatting as fmt
 from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.pace import Pace
 from codexbar.report import display_windows
 
 THEMES = ("auto", "light", "dark")
@@ -197,8 +198,16 @@ def render_icon(state: IconState, size: int = 64, theme: str = "dark") -> Image.
     return image
 
 
-def summary_line(snapshot: UsageSnapshot | None, *, show_used: bool = False, stale=False) -> str:
-    """The tooltip: `Codex: 5h 82% · week 55%` (or `… used`), `(stale)` when dimmed."""
+def summary_line(
+    snapshot: UsageSnapshot | None,
+    *,
+    show_used: bool = False,
+    stale=False,
+    paces: Mapping[str, Pace] | None = None,
+    now: datetime | None = None,
+) -> str:
+    """The tooltip: `Codex: 5h 82% · week 55%` (or `… used`), `(stale)` when dimmed; with
+    `paces`, a window that would run out before its reset adds `· 5h runs out in 1h 40m`."""
     if snapshot is None:
         return "Codex: no reading"
     names = {"session": "5h", "weekly": "week", "monthly": "month"}
@@ -210,6 +219,12 @@ def summary_line(snapshot: UsageSnapshot | None, *, show_used: bool = False, sta
     if not parts:
         return "Codex: limits not available"
     text = "Codex: " + " · ".join(parts) + (" used" if show_used else "")
+    if paces and now is not None and not stale:
+        for window in snapshot.main_windows:
+            pace = paces.get(window.id)
+            runs_out = pace.runs_out_at if pace is not None and not window.reset_passed else None
+            if window.id in names and runs_out is not None and runs_out > now:
+                text += f" · {names[window.id]} runs out {fmt.reset_countdown(runs_out, now)}"
     return text + (" (stale)" if stale else "")
 
 

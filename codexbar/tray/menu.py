@@ -17,6 +17,7 @@ from typing import Any
 from codexbar import formatting as fmt
 from codexbar.errors import SourceError
 from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.pace import Pace, pace_text
 from codexbar.report import display_windows, window_line_parts
 
 USAGE_DASHBOARD_URL = "https://chatgpt.com/codex/settings/usage"
@@ -35,7 +36,9 @@ _WRAP = 64  # long error texts become several rows instead of one very wide menu
 
 @dataclass(frozen=True)
 class Action:
-    kind: str  # refresh, set_source, set_interval, toggle_show_used, prefs, dashboard, folder, quit
+    # refresh, set_source, set_interval, toggle_show_used, prefs, dashboard, local_dashboard,
+    # folder, quit
+    kind: str
     value: Any = None
 
 
@@ -88,6 +91,8 @@ class TrayState:
     source_notes: Mapping[str, str] = field(default_factory=dict)
     titles: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # settings-file problems, shown so they get fixed
+    # Pace per window id of `snapshot` (codexbar.history.snapshot_paces); a row under each.
+    paces: Mapping[str, Pace] = field(default_factory=dict)
 
 
 def source_title(name: str, titles: Mapping[str, str]) -> str:
@@ -121,7 +126,11 @@ def usage_rows(state: TrayState, now: datetime) -> list[Row]:
         if state.error is None:
             rows.append(Row("Refreshing…" if state.refreshing else "No usage yet"))
         return rows
-    rows += [Row(window_row_text(w, now, state.show_used)) for w in display_windows(snapshot)]
+    for window in display_windows(snapshot):
+        rows.append(Row(window_row_text(window, now, state.show_used)))
+        pace = state.paces.get(window.id)
+        if pace is not None and not window.reset_passed:
+            rows.append(Row("    " + pace_text(pace, now)))
     if not snapshot.windows:
         rows.append(Row("Limits not available for this account"))
     credits = snapshot.credits
@@ -210,6 +219,7 @@ def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
         Row("Show usage as used", Action("toggle_show_used"), checked=state.show_used),
         Row("Preferences…", Action("prefs")),
         Row("Open usage dashboard", Action("dashboard")),
+        Row("Open local dashboard", Action("local_dashboard")),
         Row("Open Codex folder", Action("folder")),
         SEPARATOR,
         Row("Quit", Action("quit")),

@@ -15,18 +15,26 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from codexbar import formatting as fmt
+from codexbar.codec import iso, parse_iso
+from codexbar.history import SAME_RESET_SECONDS, snapshot_paces
 from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.pace import Pace, runs_out_early
 from codexbar.store import Store
 
 log = logging.getLogger(__name__)
 
 OK = "ok"
 OUT = "out"
+PACE = "pace"
 NOTIFY_TIMEOUT_SECONDS = 5
+# A pace warning needs the run-out to come this long before the reset, and a tenth of the window
+# gone by (a projection from the first minutes of a window is mostly noise).
+PACE_MARGIN = timedelta(minutes=30)
+PACE_MIN_ELAPSED_PERCENT = 10.0
 
 
 @dataclass(frozen=True)
@@ -114,12 +122,35 @@ def _notice(window: RateWindow, level: str, previous: str, now: datetime) -> Not
     return None  # a recovery between warning levels is remembered quietly
 
 
-class TransitionPlanner:
-    """Feeds successful readings in, hands back the notices to show (already remembered)."""
+def _pace_notice(window: RateWindow, pace: Pace, now: datetime) -> Notice:
+    name = window.label.lower() if window.is_main else window.label
+    assert pace.runs_out_at is not None and window.resets_at is not None
+    early = fmt.reset_countdown(window.resets_at, pace.runs_out_at).removeprefix("in ")
+    return Notice(
+        f"Codex {name} window may run out early",
+        f"At this pace it runs out {fmt.reset_countdown(pace.runs_out_at, now)}, "
+        f"{early} before it resets.",
+        window.id,
+        PACE,
+    )
 
-    def __init__(self, memory: NotificationMemory, thresholds: Sequence[int] = (50, 20)) -> None:
+
+class TransitionPlanner:
+    """Feeds successful readings in, hands back the notices to show (already remembered).
+
+    With `pace_warnings`, a window projected to run out more than 30 minutes before its reset is
+    announced once per window instance (remembered by its reset time)."""
+
+    def __init__(
+        self,
+        memory: NotificationMemory,
+        thresholds: Sequence[int] = (50, 20),
+        *,
+        pace_warnings: bool = False,
+    ) -> None:
         self.memory = memory
         self.thresholds = tuple(thresholds)
+        self.pace_warnings = pace_warnings
 
     def observe(self, snapshot: UsageSnapshot, now: datetime) -> list[Notice]:
         account = _account(snapshot)
@@ -147,6 +178,30 @@ class TransitionPlanner:
                     self.memory.put(account, window.id, previous, level)
             elif pending is not None:
                 self.memory.put(account, window.id, previous, None)
+        if self.pace_warnings:
+            notices += self._pace_notices(snapshot, account, now)
+        return notices
+
+    def _pace_notices(self, snapshot: UsageSnapshot, account: str, now: datetime) -> list[Notice]:
+        paces = snapshot_paces(snapshot, self.memory.store.db)
+        notices = []
+        for window in snapshot.main_windows:
+            pace = paces.get(window.id)
+            if window.reset_passed or window.resets_at is None or pace is None:
+                continue
+            if pace.expected_used_percent < PACE_MIN_ELAPSED_PERCENT:
+                continue
+            if not runs_out_early(pace, window.resets_at, PACE_MARGIN):
+                continue
+            key = f"{PACE}:{window.id}"
+            remembered = self.memory.get(account, key)
+            told = parse_iso(remembered[0]) if remembered else None
+            if told is not None and abs((told - window.resets_at).total_seconds()) < (
+                SAME_RESET_SECONDS
+            ):
+                continue  # this window instance was announced already
+            self.memory.put(account, key, iso(window.resets_at) or "", None)
+            notices.append(_pace_notice(window, pace, now))
         return notices
 
 
