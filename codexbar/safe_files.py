@@ -17,6 +17,10 @@ class UnreadableFile(Exception):
     """A file that cannot be read as asked; `str()` says why in words, naming the file."""
 
 
+class MissingFile(UnreadableFile):
+    """The file (or a folder on its path) does not exist: often normal, e.g. logged out."""
+
+
 def _describe(error: OSError) -> str:
     if error.errno in (errno.ENOENT, errno.ENOTDIR):
         return "does not exist"
@@ -34,7 +38,8 @@ def open_regular(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
-        raise UnreadableFile(f"{path} {_describe(error)}") from None
+        missing = error.errno in (errno.ENOENT, errno.ENOTDIR)
+        raise (MissingFile if missing else UnreadableFile)(f"{path} {_describe(error)}") from None
     try:
         mode = os.fstat(fd).st_mode
     except OSError as error:
