@@ -8,6 +8,7 @@ CLI, which refreshes its own file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -142,10 +143,8 @@ def _secret_values(data: dict[str, Any]) -> list[str]:
 def remember_secrets(home: Path, env: Mapping[str, str] | None = None) -> None:
     """Teach redaction the tokens in this home's auth.json, without failing: sources that never
     read the login themselves (the Codex CLI ones) still must never print it."""
-    try:
+    with contextlib.suppress(SourceError):
         read_auth(home, env)
-    except SourceError:
-        pass
 
 
 def read_auth(home: Path, env: Mapping[str, str] | None = None) -> CodexAuth:

@@ -140,7 +140,9 @@ def child_env(env: Mapping[str, str], codex_home: Path, binary: Path) -> dict[st
     and the binary's folder appended to PATH (the npm wrapper is a `#!/usr/bin/env node` script,
     and under nvm `node` lives next to it, off the PATH a desktop session gives the tray)."""
     child = dict(env)
-    child["CODEX_HOME"] = str(codex_home)
+    # Absolute: Codex runs in another folder (the pty probe's temporary one), where a relative
+    # home would name nothing.
+    child["CODEX_HOME"] = os.path.abspath(codex_home)
     folder = str(binary.parent)
     parts = [p for p in child.get("PATH", "").split(os.pathsep) if p]
     if folder not in parts:

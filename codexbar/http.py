@@ -200,8 +200,11 @@ def _tls_context() -> ssl.SSLContext:
 def _connect_failure(error: Exception) -> str:
     """A connection failure in words, from the exception chain (never its raw text)."""
     text = " ".join(str(e) for e in _chain(error)).lower()
-    if "name or service" in text or "nodename" in text or "getaddrinfo" in text or (
-        "temporary failure in name resolution" in text
+    if (
+        "name or service" in text
+        or "nodename" in text
+        or "getaddrinfo" in text
+        or ("temporary failure in name resolution" in text)
     ):
         return "its name could not be looked up"
     if "refused" in text:
