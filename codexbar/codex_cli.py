@@ -14,13 +14,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codexbar.codex_home import read_codex_config
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.safe_files import UnreadableFile, read_bytes
 
 if TYPE_CHECKING:
     from codexbar.sources import SourceContext
@@ -148,6 +151,64 @@ def child_env(env: Mapping[str, str], codex_home: Path, binary: Path) -> dict[st
     if folder not in parts:
         child["PATH"] = os.pathsep.join([*parts, folder])
     return child
+
+
+# Codex's config.toml is a few KB; the copy refuses anything that could not be one.
+MAX_CONFIG_BYTES = 1 << 20
+# Read by Codex, written by it only when missing: linked, so the copy keeps the user's id.
+_LINKED_FILES = ("auth.json", "installation_id")
+
+
+class ScratchHome:
+    """A throwaway CODEX_HOME for a Codex child, so that Codex never writes the user's home.
+
+    Run against the real home, Codex 0.171 rewrites `config.toml` (appends `[tui]
+    screen_reader_detection_done` and makes it 0600; no `-c` override stops that) and creates
+    databases, locks, shell snapshots and skills there. The scratch home holds a *copy* of
+    config.toml and *links* to auth.json: a token refresh Codex makes is written through the
+    link into the real file, in place (checked with 0.171.0), so the login never forks.
+
+    A login kept in the system keyring is filed under a hash of the home's path, which a scratch
+    home cannot match: `usable()` is False then and the caller decides."""
+
+    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+        self.home = Path(os.path.abspath(home))
+        self.path = Path(tempfile.mkdtemp(prefix="codexbar-codex-home-"))
+        try:
+            self._fill(env)
+        except BaseException:
+            self.remove()
+            raise
+
+    def _fill(self, env: Mapping[str, str]) -> None:
+        for name in _LINKED_FILES:
+            if name == "auth.json" and env.get("CODEX_AUTH_HOME", "").strip():
+                continue  # Codex finds it there through the inherited variable
+            if os.path.lexists(self.home / name):
+                (self.path / name).symlink_to(self.home / name)
+        try:
+            config = read_bytes(self.home / "config.toml", MAX_CONFIG_BYTES)
+        except UnreadableFile:
+            return  # missing, or not a file Codex could read either: run with defaults
+        fd = os.open(self.path / "config.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(config)
+
+    @staticmethod
+    def usable(home: Path, env: Mapping[str, str]) -> bool:
+        """False when Codex keeps this home's login in the keyring instead of auth.json."""
+        if env.get("CODEX_AUTH_HOME", "").strip() or os.path.lexists(Path(home) / "auth.json"):
+            return True
+        return read_codex_config(home).get("cli_auth_credentials_store") not in ("keyring", "auto")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> ScratchHome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def codex_version(binary: Path, env: Mapping[str, str]) -> str | None:

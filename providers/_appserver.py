@@ -74,8 +74,15 @@ class _Stalled(Exception):
 class AppServer:
     """One running `codex … app-server`. Create with `AppServer.start`, stop with `close`."""
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
         self.argv = argv
+        self._cleanup = cleanup  # run once the child is gone (its scratch home is removed)
         self.on_notification: Notification | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -111,10 +118,11 @@ class AppServer:
         *,
         timeout: float | None = None,
         on_notification: Notification | None = None,
+        cleanup: Callable[[], None] | None = None,
     ) -> AppServer:
         """Spawn the server and complete the `initialize` / `initialized` handshake."""
         timeout = START_TIMEOUT_SECONDS if timeout is None else timeout
-        server = cls(argv, env)
+        server = cls(argv, env, cleanup=cleanup)
         server.on_notification = on_notification
         try:
             server.call(
@@ -373,6 +381,8 @@ class AppServer:
             if stream is not None and not thread.is_alive():
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
+        if self._cleanup is not None:
+            self._cleanup()
 
 
 def _seconds(seconds: float) -> str:

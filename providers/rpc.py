@@ -22,6 +22,7 @@ from typing import Any
 from codexbar.codex_auth import remember_secrets
 from codexbar.codex_cli import (
     LaunchGate,
+    ScratchHome,
     binary_diagnostics,
     child_env,
     find_codex,
@@ -296,15 +297,22 @@ class RpcSource(UsageSource):
 
     def _launch(self, ctx: SourceContext, binary: Path, on_notification: Any) -> AppServer:
         argv = [str(binary), *APP_SERVER_ARGS]
+        # Codex writes databases and locks into its home; it gets a scratch one (see
+        # ScratchHome), unless its login lives in the keyring, which only the real home opens.
+        scratch = ScratchHome(ctx.home, ctx.env) if ScratchHome.usable(ctx.home, ctx.env) else None
         try:
             server = AppServer.start(
                 argv,
-                child_env(ctx.env, ctx.home, binary),
+                child_env(ctx.env, scratch.path if scratch else ctx.home, binary),
                 timeout=ctx.remaining(_appserver.START_TIMEOUT_SECONDS),
                 on_notification=on_notification,
+                cleanup=scratch.remove if scratch else None,
             )
-        except SourceError as error:
-            self.gate.failed(error)
+        except BaseException as error:
+            if scratch is not None:  # a child that never started cannot clean up after itself
+                scratch.remove()
+            if isinstance(error, SourceError):
+                self.gate.failed(error)
             raise
         self.gate.succeeded()
         return server

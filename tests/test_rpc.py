@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import threading
 import time
 from dataclasses import replace
@@ -41,9 +42,10 @@ def test_reads_the_transcript_and_stops_the_server(fake_codex, tmp_path):
     assert snapshot.identity.plan == "plus"
     assert snapshot.source == "rpc"
     [launch] = fake_codex.launches()
-    assert launch[1] == str(ctx.home)  # CODEX_HOME is the home in use
     assert launch[2:] == ["-s", "read-only", "-a", "never", "app-server"]
     assert wait_gone(int(launch[0]))
+    # Codex ran in a scratch home, removed afterwards.
+    assert launch[1] != str(ctx.home) and not Path(launch[1]).exists()
 
 
 def test_garbage_interleaved_notifications_and_out_of_order_replies(fake_codex, tmp_path):
@@ -286,8 +288,45 @@ def test_the_overall_deadline_bounds_the_start(fake_codex, tmp_path, monkeypatch
 
 
 def test_a_relative_home_reaches_codex_absolute(fake_codex, tmp_path, monkeypatch):
-    (tmp_path / "homes" / "exp").mkdir(parents=True)
+    home = tmp_path / "homes" / "exp"
+    home.mkdir(parents=True)
+    (home / "auth.json").write_text("{}")
     monkeypatch.chdir(tmp_path)
     RpcSource().fetch(SourceContext(home=Path("homes/exp"), env=dict(os.environ)))
-    [launch] = fake_codex.launches()
-    assert launch[1] == str(tmp_path / "homes" / "exp")
+    [seen] = fake_codex.seen()
+    assert seen["auth"] == str(home / "auth.json")
+
+
+def home_state(home: Path) -> dict[str, tuple[str, bytes | None]]:
+    """Every file and folder under `home`: its mode and bytes."""
+    return {
+        str(path.relative_to(home)): (
+            stat.filemode(path.lstat().st_mode),
+            path.read_bytes() if path.is_file() and not path.is_symlink() else None,
+        )
+        for path in sorted(home.rglob("*"))
+    }
+
+
+def test_codex_runs_in_a_scratch_home_that_links_the_login(fake_codex, codex_home):
+    """The fake rewrites its config.toml and adds files, as the real Codex does: none of it
+    may reach the user's home; a token refresh written through the link would."""
+    (codex_home / "config.toml").write_text('model = "gpt-5"\n')
+    (codex_home / "config.toml").chmod(0o644)
+    before = home_state(codex_home)
+    RpcSource().fetch(SourceContext(home=codex_home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["home"] != str(codex_home)
+    assert seen["auth_is_link"] and seen["auth"] == str(codex_home / "auth.json")
+    assert seen["config"] == 'model = "gpt-5"\n'
+    assert home_state(codex_home) == before
+    assert not Path(seen["home"]).exists()
+
+
+def test_a_keyring_login_runs_codex_in_the_real_home(fake_codex, tmp_path):
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text('cli_auth_credentials_store = "keyring"\n')
+    RpcSource().fetch(SourceContext(home=home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["home"] == str(home)  # only there can Codex find the keyring entry

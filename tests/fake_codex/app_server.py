@@ -20,6 +20,7 @@ FAKE_CODEX_MODE holds comma-separated flags:
   huge_number        answer the rate-limits request with a 5000-digit integer in it
 FAKE_CODEX_LOG: a file that gets one line per launch (pid, CODEX_HOME, argv).
 FAKE_CODEX_HELPER_PID: where `ignore_sigterm` writes its helper's pid.
+FAKE_CODEX_SEEN: see _seen.py (what it saw of its home; it also rewrites config.toml as Codex).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from _seen import record_home
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODE = set(filter(None, os.environ.get("FAKE_CODEX_MODE", "").split(",")))
@@ -69,6 +72,7 @@ def reply(request_id: int, template: dict) -> None:
 
 
 def main() -> None:
+    record_home()
     if log := os.environ.get("FAKE_CODEX_LOG"):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {os.environ.get('CODEX_HOME')} {' '.join(sys.argv[1:])}\n")

@@ -24,6 +24,8 @@ import termios
 import tty
 from pathlib import Path
 
+from _seen import record_home
+
 MODE = os.environ.get("FAKE_CODEX_MODE", "")
 RESET, DIM, BOLD, CYAN = "\x1b[0m", "\x1b[2m", "\x1b[1m", "\x1b[36m"
 
@@ -74,6 +76,7 @@ def prompt() -> None:
 
 
 def main() -> None:
+    record_home()
     columns, rows = os.get_terminal_size(0)
     if log := os.environ.get("FAKE_CODEX_LOG"):
         with open(log, "a") as handle:
