@@ -10,6 +10,7 @@ FAKE_CODEX_MODE picks one flag:
   narrow     below 220 columns the card is cut off (no percentages)
   notyet     the first card says "Limits: data not available yet" (FAKE_CODEX_NOT_YET_SCREEN)
   silent     draw the prompt, never answer
+  cursor_flood  ask for the cursor position without end, never reading an answer
 FAKE_CODEX_MARKER: a file that gets a line for every forbidden action (login, update).
 FAKE_CODEX_LOG: a file that gets one line per launch (pid, columns x rows, argv).
 """
@@ -82,6 +83,9 @@ def main() -> None:
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {columns}x{rows} {' '.join(sys.argv[1:])}\n")
     tty.setraw(0)
+    if MODE == "cursor_flood":
+        while True:
+            os.write(1, b"\x1b[6n" * 512)
     ask_cursor_position()
     write("\x1b[2J\x1b[H" + f"{BOLD}>_ OpenAI Codex{RESET} (v0.169.0)\n   {DIM}/tmp{RESET}\n")
     if MODE == "signin":
