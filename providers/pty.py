@@ -73,6 +73,10 @@ _SIGN_IN = ("Sign in with ChatGPT", "Finish signing in", "Sign in with Device Co
 _PROMPT = ("for shortcuts", "Ask Codex", "context left")
 _STARTING = "Waiting for startup"
 _POPUP = re.compile(r"/status\s{2,}show\b")
+_BACKTRACE = re.compile(r"^(\d+: |Stack backtrace:|at )")
+_NETWORK_WORDS = re.compile(
+    r"error sending request|connection refused|dns error|failed to lookup|connection reset", re.I
+)
 
 
 @dataclass
@@ -320,15 +324,35 @@ class PtySource(UsageSource):
         return 0
 
     def _exited(self, probe: _Probe) -> None:
-        last = next((line.strip() for line in reversed(probe.lines()) if line.strip()), "")
-        failure = SourceError(
-            ErrorKind.UNSUPPORTED,
-            "The Codex CLI exited before showing /status"
-            + (f" (last line: {last[:160]})." if last else "."),
-            "Run `codex` in a terminal to see what it needs, or use `--source rpc`.",
-        )
-        if probe.status_sent_at is None:
-            self.gate.failed(failure)
+        lines = [line.strip() for line in probe.lines() if line.strip()]
+        # Codex dies with "Error: …" followed by a backtrace of "N: <unknown>" lines.
+        said = next((line for line in reversed(lines) if "Error:" in line), None)
+        if said is not None:
+            said = said[said.index("Error:") + len("Error:") :].strip()
+        else:
+            said = next((line for line in reversed(lines) if not _BACKTRACE.match(line)), "")
+        said = said[:200]
+        lowered = said.lower()
+        if "timed out" in lowered:
+            failure = SourceError(
+                ErrorKind.TIMEOUT,
+                f"The Codex CLI gave up waiting for chatgpt.com before showing /status ({said}).",
+                "Check your connection, then refresh.",
+            )
+        elif _NETWORK_WORDS.search(said):
+            failure = SourceError(
+                ErrorKind.NETWORK,
+                f"The Codex CLI could not reach chatgpt.com before showing /status ({said}).",
+                "Check your connection, then refresh.",
+            )
+        else:
+            failure = SourceError(
+                ErrorKind.UNSUPPORTED,
+                "The Codex CLI exited before showing /status" + (f" ({said})." if said else "."),
+                "Run `codex` in a terminal to see what it needs, or use `--source rpc`.",
+            )
+            if probe.status_sent_at is None:
+                self.gate.failed(failure)
         raise failure
 
 
