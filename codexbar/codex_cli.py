@@ -63,9 +63,46 @@ def _npm_prefix_from_npmrc(home: Path) -> Path | None:
     return None
 
 
-def install_dirs(env: Mapping[str, str], home: Path | None = None) -> list[Path]:
+# Where the official Codex desktop app keeps the `codex` it bundles, relative to the file-system
+# root (Linux deb/rpm: Electron apps install under /opt/<Name> or /usr/lib/<name>, the binary in
+# `resources`; macOS: the app bundle; Windows: the per-user install). Tried after every CLI
+# install: a CLI the user installed is the one they keep up to date.
+_BUNDLE_DIRS = (
+    "opt/Codex/resources",
+    "opt/Codex/resources/bin",
+    "opt/codex/resources",
+    "opt/codex/resources/bin",
+    "opt/OpenAI Codex/resources",
+    "usr/lib/codex/resources",
+    "usr/lib/codex/resources/bin",
+    "usr/lib/codex-desktop/resources",
+    "usr/lib/codex",
+    "usr/share/codex/resources",
+    "Applications/Codex.app/Contents/Resources",
+    "Applications/ChatGPT.app/Contents/Resources",
+)
+_HOME_BUNDLE_DIRS = (
+    "Applications/Codex.app/Contents/Resources",
+    "Applications/ChatGPT.app/Contents/Resources",
+    ".local/share/Codex/resources",
+)
+
+
+def app_bundle_dirs(env: Mapping[str, str], home: Path, root: Path = Path(os.sep)) -> list[Path]:
+    """Folders in which the Codex desktop app bundles its own `codex`."""
+    dirs = [root / folder for folder in _BUNDLE_DIRS]
+    dirs += [home / folder for folder in _HOME_BUNDLE_DIRS]
+    if IS_WINDOWS and env.get("LOCALAPPDATA"):
+        dirs.append(Path(env["LOCALAPPDATA"]) / "Programs" / "Codex" / "resources")
+    return dirs
+
+
+def install_dirs(
+    env: Mapping[str, str], home: Path | None = None, root: Path = Path(os.sep)
+) -> list[Path]:
     """Folders `npm i -g`, pip-style installers and Homebrew put `codex` in, most specific
-    first. A tray started by the desktop often has a shorter PATH than the user's shell."""
+    first, then the desktop app's bundle. A tray started by the desktop often has a shorter PATH
+    than the user's shell."""
     home = home or Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
     dirs: list[Path] = []
     if IS_WINDOWS:
@@ -88,7 +125,7 @@ def install_dirs(env: Mapping[str, str], home: Path | None = None) -> list[Path]
             Path("/home/linuxbrew/.linuxbrew/bin"),
             home / ".linuxbrew" / "bin",
         ]
-    return dirs
+    return dirs + app_bundle_dirs(env, home, root)
 
 
 def find_codex(
