@@ -95,7 +95,14 @@ class Store:
     # -- opening, migrating, recovering ------------------------------------------------------
 
     def _connect(self) -> apsw.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.ensure_private_dir(self.path.parent)
+        # SQLite creates the database 0644 and gives its -wal and -shm the database's mode:
+        # create it 0600 first (and fix an older one), so all three are the user's alone.
+        paths.make_private_file(self.path)
+        for suffix in ("-wal", "-shm"):
+            side = Path(str(self.path) + suffix)
+            if side.exists():
+                paths.make_private_file(side)
         db = apsw.Connection(str(self.path))
         db.set_busy_timeout(BUSY_TIMEOUT_MS)
         db.execute("PRAGMA journal_mode=WAL")
