@@ -9,6 +9,7 @@ direct child would leave them behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import signal
@@ -36,6 +37,23 @@ TERMINATE_GRACE_SECONDS = 0.4
 LAUNCH_GATE_SECONDS = 30 * 60
 
 INSTALL_HINT = "install it with `npm i -g @openai/codex` or set its path in the preferences"
+
+
+def start_failure(binary: str | Path, error: BaseException) -> SourceError:
+    """Why the Codex CLI could not be started, in words (never an errno or exception text)."""
+    reasons = {
+        errno.ENOENT: "it does not exist",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOEXEC: "it is not a program this system can run",
+        errno.ENOTDIR: "a folder on its path is a file",
+    }
+    reason = reasons.get(getattr(error, "errno", None) or -1, "it could not be started")
+    return SourceError(
+        ErrorKind.NOT_INSTALLED,
+        f"Could not start the Codex CLI ({binary}): {reason}.",
+        "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
+    )
 
 
 def not_installed_error(detail: str | None = None) -> SourceError:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from codexbar import __version__
-from codexbar.codex_cli import IS_WINDOWS, popen_group, stop_group
+from codexbar.codex_cli import IS_WINDOWS, popen_group, start_failure, stop_group
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.redact import redact
 
@@ -95,11 +95,7 @@ class AppServer:
         try:
             self.process = popen_group(argv, env, cwd)
         except OSError as error:
-            raise SourceError(
-                ErrorKind.NOT_INSTALLED,
-                f"Could not start the Codex CLI ({argv[0]}): {error.strerror or error}.",
-                "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
-            ) from None
+            raise start_failure(argv[0], error) from None
         self._threads = [
             threading.Thread(target=self._read_stdout, name="codex-rpc-out", daemon=True),
             threading.Thread(target=self._read_stderr, name="codex-rpc-err", daemon=True),

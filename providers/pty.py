@@ -31,6 +31,7 @@ from codexbar.codex_cli import (
     child_env,
     find_codex,
     missing_codex,
+    start_failure,
     stop_group,
 )
 from codexbar.errors import ErrorKind, SourceError
@@ -190,11 +191,7 @@ class PtySource(UsageSource):
                     echo=False,
                 )
             except (OSError, pexpect.ExceptionPexpect) as error:
-                failure = SourceError(
-                    ErrorKind.NOT_INSTALLED,
-                    f"Could not start the Codex CLI ({binary}): {error}.",
-                    "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
-                )
+                failure = start_failure(binary, error)
                 self.gate.failed(failure)
                 raise failure from None
             try:
