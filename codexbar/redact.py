@@ -38,12 +38,6 @@ def remember(values: Iterable[str | None]) -> None:
             _known.update(fresh)
 
 
-def known_count() -> int:
-    """How many secret values redaction knows (for doctor; never the values)."""
-    with _known_lock:
-        return len(_known)
-
-
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """`text` with every known secret value, those in `secrets`, and anything shaped like a token
     masked."""

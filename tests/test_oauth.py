@@ -219,6 +219,18 @@ def test_camel_case_tokens_and_account_id_from_jwt(tmp_path, backend):
 # never holds more than the body cap in memory.
 
 
+def fetch_failure_and_peak_memory(home: Path):
+    """The SourceError a fetch raises, and the peak of Python memory it took."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(SourceError) as raised:
+            fetch(home)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return raised, peak
+
+
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("headers_too", [False, True], ids=["body", "headers-and-body"])
 def test_slow_loris_ends_within_the_overall_limit(home, backend, monkeypatch, headers_too):
@@ -264,13 +276,7 @@ def test_trickled_body_that_finishes_in_time_is_read(home, backend):
 )
 def test_bombs_stop_at_the_cap_with_little_memory(home, backend, reply):
     backend.routes[USAGE_PATH] = reply
-    tracemalloc.start()
-    try:
-        with pytest.raises(SourceError) as raised:
-            fetch(home)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    raised, peak = fetch_failure_and_peak_memory(home)
     assert raised.value.kind is ErrorKind.PARSE
     assert "sent more than 4 MB" in raised.value.message
     print(f"peak traced memory {peak / 2**20:.1f} MB")
@@ -348,13 +354,7 @@ def test_auth_json_fifo_or_device_does_not_block(home, backend):
 def test_auth_json_linked_to_dev_zero_is_refused_without_reading_it(home, backend):
     (home / "auth.json").unlink()
     (home / "auth.json").symlink_to("/dev/zero")
-    tracemalloc.start()
-    try:
-        with pytest.raises(SourceError) as raised:
-            fetch(home)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    raised, peak = fetch_failure_and_peak_memory(home)
     assert raised.value.kind is ErrorKind.AUTH
     assert peak < 4 << 20
 

@@ -330,3 +330,20 @@ def test_a_keyring_login_runs_codex_in_the_real_home(fake_codex, tmp_path):
     RpcSource().fetch(SourceContext(home=home, env=dict(os.environ)))
     [seen] = fake_codex.seen()
     assert seen["home"] == str(home)  # only there can Codex find the keyring entry
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_in_place_of_codex_config_does_not_hang(fake_codex, codex_home):
+    (codex_home / "config.toml").unlink(missing_ok=True)
+    os.mkfifo(codex_home / "config.toml")
+    RpcSource().fetch(SourceContext(home=codex_home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["config"] is None  # not copied: Codex runs with its defaults
+
+
+def test_a_wait_for_the_limits_blames_the_network_not_the_cli(fake_codex, tmp_path):
+    fake_codex.mode("hang_after_init")
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path))
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    assert "chatgpt.com" in raised.value.text and "update" not in raised.value.text.lower()

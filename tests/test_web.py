@@ -243,15 +243,19 @@ def test_a_hang_is_a_timeout(client, codex_home, backend, browser_home, monkeypa
     assert raised.value.kind == ErrorKind.TIMEOUT
 
 
-def test_no_server_is_network(codex_home, browser_home):
-    ctx = SourceContext(
+def origin_context(codex_home: Path, browser_home: Path, origin: str) -> SourceContext:
+    """The browser-cookie context with the chatgpt.com origin pointed at `origin`."""
+    return SourceContext(
         home=codex_home,
         settings=Settings(values={"web.cookies": "browser"}),
-        env={"HOME": str(browser_home), web.ORIGIN_ENV: "http://127.0.0.1:9"},
+        env={"HOME": str(browser_home), web.ORIGIN_ENV: origin},
         now=lambda: NOW,
     )
+
+
+def test_no_server_is_network(codex_home, browser_home):
     with pytest.raises(SourceError) as raised:
-        fetch(ctx)
+        fetch(origin_context(codex_home, browser_home, "http://127.0.0.1:9"))
     assert raised.value.kind == ErrorKind.NETWORK
 
 
@@ -397,12 +401,6 @@ def test_a_redirect_is_reported_never_followed(client, codex_home, backend, brow
 
 
 def test_cookies_are_never_sent_in_clear_text_to_another_host(codex_home, browser_home):
-    ctx = SourceContext(
-        home=codex_home,
-        settings=Settings(values={"web.cookies": "browser"}),
-        env={"HOME": str(browser_home), web.ORIGIN_ENV: "http://chatgpt.example.net"},
-        now=lambda: NOW,
-    )
     with pytest.raises(SourceError) as raised:
-        fetch(ctx)
+        fetch(origin_context(codex_home, browser_home, "http://chatgpt.example.net"))
     assert web.ORIGIN_ENV in raised.value.message and "https" in raised.value.message
