@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import shutil
 import signal
@@ -28,6 +29,8 @@ from codexbar.safe_files import UnreadableFile, read_bytes
 
 if TYPE_CHECKING:
     from codexbar.sources import SourceContext
+
+log = logging.getLogger(__name__)
 
 IS_WINDOWS = sys.platform == "win32"
 EXECUTABLE_NAMES = ("codex.cmd", "codex.exe", "codex") if IS_WINDOWS else ("codex",)
@@ -255,6 +258,18 @@ class ScratchHome:
         if env.get("CODEX_AUTH_HOME", "").strip() or os.path.lexists(Path(home) / "auth.json"):
             return True
         return read_codex_config(home).get("cli_auth_credentials_store") not in ("keyring", "auto")
+
+    @classmethod
+    def make(cls, home: Path, env: Mapping[str, str]) -> ScratchHome | None:
+        """A scratch home for `home`, or None when Codex must use the real one: a keyring
+        login, or a system where the link cannot be made (Windows without the privilege)."""
+        if not cls.usable(home, env):
+            return None
+        try:
+            return cls(home, env)
+        except OSError as error:
+            log.debug("no scratch Codex home (%s); using the real one", type(error).__name__)
+            return None
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)

@@ -299,7 +299,7 @@ class RpcSource(UsageSource):
         argv = [str(binary), *APP_SERVER_ARGS]
         # Codex writes databases and locks into its home; it gets a scratch one (see
         # ScratchHome), unless its login lives in the keyring, which only the real home opens.
-        scratch = ScratchHome(ctx.home, ctx.env) if ScratchHome.usable(ctx.home, ctx.env) else None
+        scratch = ScratchHome.make(ctx.home, ctx.env)
         try:
             server = AppServer.start(
                 argv,
