@@ -92,3 +92,12 @@ def test_a_folder_that_is_not_ours_keeps_its_mode(umask_000, tmp_path):
     os.chmod(shared, 0o755)
     settings.atomic_write_text(shared / "codexbar.desktop", "[Desktop Entry]\n")
     assert mode(shared) == 0o755
+
+
+def test_a_data_folder_that_cannot_be_made_is_said_in_words(tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("in the way\n")
+    monkeypatch.setenv("CODEXBAR_DATA_DIR", str(tmp_path / "a-file" / "codexbar"))
+    with pytest.raises(Exception) as raised:
+        Store()
+    assert "a file where a folder should be" in str(raised.value)
+    assert "Errno" not in str(raised.value)
