@@ -8,6 +8,7 @@ CLI, which refreshes its own file.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from codexbar.codex_home import auth_path, read_codex_config
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.models import Identity
 from codexbar.parsing import as_str, from_epoch, parse_timestamp
+from codexbar.redact import remember
+from codexbar.safe_files import MissingFile, UnreadableFile, read_text
 
 AUTH_CLAIM = "https://api.openai.com/auth"
 PROFILE_CLAIM = "https://api.openai.com/profile"
@@ -28,6 +31,8 @@ REFRESH_INTERVAL = timedelta(days=8)
 EXPIRY_MARGIN = timedelta(minutes=1)
 
 LOGIN_HINT = "Run `codex login`."
+# auth.json is about 4 KB; anything near this is not Codex's.
+MAX_AUTH_BYTES = 1 << 20
 
 
 def decode_jwt_claims(token: Any) -> dict[str, Any]:
@@ -121,23 +126,43 @@ def _missing_auth_error(home: Path, path: Path) -> SourceError:
     )
 
 
+def _secret_values(data: dict[str, Any]) -> list[str]:
+    """Every token-like string in auth.json (tokens, API key, agent keys), for redaction."""
+    found: list[str] = []
+    tokens = data.get("tokens")
+    for holder in (data, tokens if isinstance(tokens, dict) else {}):
+        for key, value in holder.items():
+            if isinstance(value, str) and key not in ("auth_mode", "last_refresh", "account_id"):
+                found.append(value)
+    agent = data.get("agent_identity")
+    if isinstance(agent, dict):
+        found += [v for k, v in agent.items() if isinstance(v, str) and "key" in k.lower()]
+    return found
+
+
+def remember_secrets(home: Path, env: Mapping[str, str] | None = None) -> None:
+    """Teach redaction the tokens in this home's auth.json, without failing: sources that never
+    read the login themselves (the Codex CLI ones) still must never print it."""
+    with contextlib.suppress(SourceError):
+        read_auth(home, env)
+
+
 def read_auth(home: Path, env: Mapping[str, str] | None = None) -> CodexAuth:
     """Load the ChatGPT login from auth.json, or raise a SourceError that says what to do."""
     path = auth_path(home, env)
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        raw = read_text(path, MAX_AUTH_BYTES)
+    except MissingFile:
         raise _missing_auth_error(home, path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+    except UnreadableFile as error:
         raise SourceError(
             ErrorKind.AUTH,
-            f"Codex's {path} could not be read ({reason}).",
-            "Check its permissions, or run `codex login` again.",
+            f"Codex's login could not be read: {error}.",
+            "Check the file, or run `codex login` again.",
         ) from None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         raise SourceError(
@@ -145,6 +170,7 @@ def read_auth(home: Path, env: Mapping[str, str] | None = None) -> CodexAuth:
             f"Codex's {path} is not a JSON object.",
             "Run `codex login` to write it again.",
         )
+    remember(_secret_values(data))
 
     api_key = as_str(data.get("OPENAI_API_KEY"))
     mode = as_str(data.get("auth_mode"))

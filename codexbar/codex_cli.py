@@ -9,21 +9,28 @@ direct child would leave them behind.
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from codexbar.codex_home import read_codex_config
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.safe_files import UnreadableFile, read_bytes
 
 if TYPE_CHECKING:
     from codexbar.sources import SourceContext
+
+log = logging.getLogger(__name__)
 
 IS_WINDOWS = sys.platform == "win32"
 EXECUTABLE_NAMES = ("codex.cmd", "codex.exe", "codex") if IS_WINDOWS else ("codex",)
@@ -33,6 +40,23 @@ TERMINATE_GRACE_SECONDS = 0.4
 LAUNCH_GATE_SECONDS = 30 * 60
 
 INSTALL_HINT = "install it with `npm i -g @openai/codex` or set its path in the preferences"
+
+
+def start_failure(binary: str | Path, error: BaseException) -> SourceError:
+    """Why the Codex CLI could not be started, in words (never an errno or exception text)."""
+    reasons = {
+        errno.ENOENT: "it does not exist",
+        errno.EACCES: "permission denied",
+        errno.EPERM: "permission denied",
+        errno.ENOEXEC: "it is not a program this system can run",
+        errno.ENOTDIR: "a folder on its path is a file",
+    }
+    reason = reasons.get(getattr(error, "errno", None) or -1, "it could not be started")
+    return SourceError(
+        ErrorKind.NOT_INSTALLED,
+        f"Could not start the Codex CLI ({binary}): {reason}.",
+        "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
+    )
 
 
 def not_installed_error(detail: str | None = None) -> SourceError:
@@ -60,9 +84,46 @@ def _npm_prefix_from_npmrc(home: Path) -> Path | None:
     return None
 
 
-def install_dirs(env: Mapping[str, str], home: Path | None = None) -> list[Path]:
+# Where the official Codex desktop app keeps the `codex` it bundles, relative to the file-system
+# root (Linux deb/rpm: Electron apps install under /opt/<Name> or /usr/lib/<name>, the binary in
+# `resources`; macOS: the app bundle; Windows: the per-user install). Tried after every CLI
+# install: a CLI the user installed is the one they keep up to date.
+_BUNDLE_DIRS = (
+    "opt/Codex/resources",
+    "opt/Codex/resources/bin",
+    "opt/codex/resources",
+    "opt/codex/resources/bin",
+    "opt/OpenAI Codex/resources",
+    "usr/lib/codex/resources",
+    "usr/lib/codex/resources/bin",
+    "usr/lib/codex-desktop/resources",
+    "usr/lib/codex",
+    "usr/share/codex/resources",
+    "Applications/Codex.app/Contents/Resources",
+    "Applications/ChatGPT.app/Contents/Resources",
+)
+_HOME_BUNDLE_DIRS = (
+    "Applications/Codex.app/Contents/Resources",
+    "Applications/ChatGPT.app/Contents/Resources",
+    ".local/share/Codex/resources",
+)
+
+
+def app_bundle_dirs(env: Mapping[str, str], home: Path, root: Path = Path(os.sep)) -> list[Path]:
+    """Folders in which the Codex desktop app bundles its own `codex`."""
+    dirs = [root / folder for folder in _BUNDLE_DIRS]
+    dirs += [home / folder for folder in _HOME_BUNDLE_DIRS]
+    if IS_WINDOWS and env.get("LOCALAPPDATA"):
+        dirs.append(Path(env["LOCALAPPDATA"]) / "Programs" / "Codex" / "resources")
+    return dirs
+
+
+def install_dirs(
+    env: Mapping[str, str], home: Path | None = None, root: Path = Path(os.sep)
+) -> list[Path]:
     """Folders `npm i -g`, pip-style installers and Homebrew put `codex` in, most specific
-    first. A tray started by the desktop often has a shorter PATH than the user's shell."""
+    first, then the desktop app's bundle. A tray started by the desktop often has a shorter PATH
+    than the user's shell."""
     home = home or Path(env.get("HOME") or env.get("USERPROFILE") or Path.home())
     dirs: list[Path] = []
     if IS_WINDOWS:
@@ -85,7 +146,7 @@ def install_dirs(env: Mapping[str, str], home: Path | None = None) -> list[Path]
             Path("/home/linuxbrew/.linuxbrew/bin"),
             home / ".linuxbrew" / "bin",
         ]
-    return dirs
+    return dirs + app_bundle_dirs(env, home, root)
 
 
 def find_codex(
@@ -140,12 +201,84 @@ def child_env(env: Mapping[str, str], codex_home: Path, binary: Path) -> dict[st
     and the binary's folder appended to PATH (the npm wrapper is a `#!/usr/bin/env node` script,
     and under nvm `node` lives next to it, off the PATH a desktop session gives the tray)."""
     child = dict(env)
-    child["CODEX_HOME"] = str(codex_home)
+    # Absolute: Codex runs in another folder (the pty probe's temporary one), where a relative
+    # home would name nothing.
+    child["CODEX_HOME"] = os.path.abspath(codex_home)
     folder = str(binary.parent)
     parts = [p for p in child.get("PATH", "").split(os.pathsep) if p]
     if folder not in parts:
         child["PATH"] = os.pathsep.join([*parts, folder])
     return child
+
+
+# Codex's config.toml is a few KB; the copy refuses anything that could not be one.
+MAX_CONFIG_BYTES = 1 << 20
+# Read by Codex, written by it only when missing: linked, so the copy keeps the user's id.
+_LINKED_FILES = ("auth.json", "installation_id")
+
+
+class ScratchHome:
+    """A throwaway CODEX_HOME for a Codex child, so that Codex never writes the user's home.
+
+    Run against the real home, Codex 0.171 rewrites `config.toml` (appends `[tui]
+    screen_reader_detection_done` and makes it 0600; no `-c` override stops that) and creates
+    databases, locks, shell snapshots and skills there. The scratch home holds a *copy* of
+    config.toml and *links* to auth.json: a token refresh Codex makes is written through the
+    link into the real file, in place (checked with 0.171.0), so the login never forks.
+
+    A login kept in the system keyring is filed under a hash of the home's path, which a scratch
+    home cannot match: `usable()` is False then and the caller decides."""
+
+    def __init__(self, home: Path, env: Mapping[str, str]) -> None:
+        self.home = Path(os.path.abspath(home))
+        self.path = Path(tempfile.mkdtemp(prefix="codexbar-codex-home-"))
+        try:
+            self._fill(env)
+        except BaseException:
+            self.remove()
+            raise
+
+    def _fill(self, env: Mapping[str, str]) -> None:
+        for name in _LINKED_FILES:
+            if name == "auth.json" and env.get("CODEX_AUTH_HOME", "").strip():
+                continue  # Codex finds it there through the inherited variable
+            if os.path.lexists(self.home / name):
+                (self.path / name).symlink_to(self.home / name)
+        try:
+            config = read_bytes(self.home / "config.toml", MAX_CONFIG_BYTES)
+        except UnreadableFile:
+            return  # missing, or not a file Codex could read either: run with defaults
+        fd = os.open(self.path / "config.toml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(config)
+
+    @staticmethod
+    def usable(home: Path, env: Mapping[str, str]) -> bool:
+        """False when Codex keeps this home's login in the keyring instead of auth.json."""
+        if env.get("CODEX_AUTH_HOME", "").strip() or os.path.lexists(Path(home) / "auth.json"):
+            return True
+        return read_codex_config(home).get("cli_auth_credentials_store") not in ("keyring", "auto")
+
+    @classmethod
+    def make(cls, home: Path, env: Mapping[str, str]) -> ScratchHome | None:
+        """A scratch home for `home`, or None when Codex must use the real one: a keyring
+        login, or a system where the link cannot be made (Windows without the privilege)."""
+        if not cls.usable(home, env):
+            return None
+        try:
+            return cls(home, env)
+        except OSError as error:
+            log.debug("no scratch Codex home (%s); using the real one", type(error).__name__)
+            return None
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> ScratchHome:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
 
 
 def codex_version(binary: Path, env: Mapping[str, str]) -> str | None:

@@ -31,3 +31,51 @@ def settings_path() -> Path:
 
 def store_path() -> Path:
     return data_dir() / "codexbar.sqlite3"
+
+
+# What codexbar keeps (readings with emails and account ids, project paths, a pasted cookie) is
+# the user's alone: folders 0700 and files 0600, whatever the umask.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+def _is_ours(path: Path) -> bool:
+    path = Path(os.path.abspath(path))
+    for own in (config_dir(), data_dir()):
+        own = Path(os.path.abspath(own))
+        if path == own or own in path.parents:
+            return True
+    return False
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create `path` and any missing parents as 0700 (mkdir's mode is cut by the umask, and
+    `parents=True` gives parents the default mode). One of codexbar's own folders that exists
+    with more (an older codexbar made them 0777 under umask 000) is taken down to 0700; a
+    folder of someone else's (~/.config/autostart) keeps its mode."""
+    missing: list[Path] = []
+    current = path
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # another process made it a moment ago: its mode is its own
+        os.chmod(folder, PRIVATE_DIR_MODE)
+    if os.name == "posix" and _is_ours(path) and (path.stat().st_mode & 0o777) != 0o700:
+        os.chmod(path, PRIVATE_DIR_MODE)
+    return path
+
+
+def make_private_file(path: Path) -> None:
+    """Create `path` empty as 0600 if it is missing, else take its mode down to 0600."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        if os.name == "posix" and (path.stat().st_mode & 0o777) != PRIVATE_FILE_MODE:
+            os.chmod(path, PRIVATE_FILE_MODE)
+        return
+    os.close(fd)
+    os.chmod(path, PRIVATE_FILE_MODE)  # O_CREAT's mode is cut by the umask; never widened

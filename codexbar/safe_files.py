@@ -17,15 +17,26 @@ class UnreadableFile(Exception):
     """A file that cannot be read as asked; `str()` says why in words, naming the file."""
 
 
-def _describe(error: OSError) -> str:
-    if error.errno in (errno.ENOENT, errno.ENOTDIR):
+class MissingFile(UnreadableFile):
+    """The file (or a folder on its path) does not exist: often normal, e.g. logged out."""
+
+
+def describe(error: OSError) -> str:
+    """What went wrong with a path, as words that follow its name ("… cannot be read")."""
+    if error.errno == errno.ENOENT:
         return "does not exist"
+    if error.errno == errno.ENOTDIR:
+        return "has a file where a folder should be on its path"
     if error.errno in (errno.EACCES, errno.EPERM):
         return "cannot be read (permission denied)"
     if error.errno == errno.EISDIR:
         return "is a folder, not a file"
     if error.errno == errno.ELOOP:
         return "is a symbolic link loop"
+    if error.errno == errno.EROFS:
+        return "is on a read-only file system"
+    if error.errno == errno.ENOSPC:
+        return "cannot be written (the disk is full)"
     return "could not be read"
 
 
@@ -34,12 +45,13 @@ def open_regular(path: Path) -> int:
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as error:
-        raise UnreadableFile(f"{path} {_describe(error)}") from None
+        missing = error.errno in (errno.ENOENT, errno.ENOTDIR)
+        raise (MissingFile if missing else UnreadableFile)(f"{path} {describe(error)}") from None
     try:
         mode = os.fstat(fd).st_mode
     except OSError as error:
         os.close(fd)
-        raise UnreadableFile(f"{path} {_describe(error)}") from None
+        raise UnreadableFile(f"{path} {describe(error)}") from None
     if not stat.S_ISREG(mode):
         os.close(fd)
         kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a pipe or a device)"
@@ -54,7 +66,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
         with os.fdopen(fd, "rb", closefd=True) as handle:
             data = handle.read(max_bytes + 1)
     except OSError as error:
-        raise UnreadableFile(f"{path} {_describe(error)}") from None
+        raise UnreadableFile(f"{path} {describe(error)}") from None
     if len(data) > max_bytes:
         raise UnreadableFile(f"{path} is larger than {max_bytes // 1024} KB, which it never is")
     return data

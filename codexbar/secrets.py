@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from codexbar import paths
+from codexbar.safe_files import MissingFile, UnreadableFile, read_text
 from codexbar.settings import atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ COOKIE_HEADER = "cookie-header"
 SECRETS_FILE_NAME = "secrets.json"
 # How long a keyring call may take before we stop waiting for it (an unlock prompt, a dead bus).
 PROBE_TIMEOUT_SECONDS = 3.0
+MAX_FILE_BYTES = 1 << 20  # a pasted Cookie header or two: a few KB
 CALL_TIMEOUT_SECONDS = 5.0
 
 _T = TypeVar("_T")
@@ -187,11 +189,14 @@ def describe_backend() -> str:
 def _read_file() -> dict[str, str]:
     path = _file_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        data = json.loads(read_text(path, MAX_FILE_BYTES))
+    except MissingFile:
         return {}
-    except (OSError, ValueError) as error:
-        log.warning("%s is unreadable (%s); ignoring it", path, type(error).__name__)
+    except UnreadableFile as error:
+        log.warning("%s; ignoring it", error)
+        return {}
+    except (ValueError, RecursionError):
+        log.warning("%s is not a JSON object; ignoring it", path)
         return {}
     if not isinstance(data, dict):
         return {}

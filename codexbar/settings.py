@@ -237,9 +237,9 @@ def load(path: Path | None = None) -> Settings:
     return Settings(values=values, path=path, problems=tuple(problems))
 
 
-def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+def atomic_write_text(path: Path, text: str, mode: int = paths.PRIVATE_FILE_MODE) -> None:
     """Write `text` so that readers see either the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    paths.ensure_private_dir(path.parent)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

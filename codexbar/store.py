@@ -20,6 +20,7 @@ import apsw
 from codexbar import history, paths
 from codexbar.codec import snapshot_from_dict, snapshot_to_dict
 from codexbar.models import UsageSnapshot
+from codexbar.safe_files import describe
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,18 @@ class Store:
     # -- opening, migrating, recovering ------------------------------------------------------
 
     def _connect(self) -> apsw.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            paths.ensure_private_dir(self.path.parent)
+            # SQLite creates the database 0644 and gives its -wal and -shm the database's mode:
+            # create it 0600 first (and fix an older one), so all three are the user's alone.
+            paths.make_private_file(self.path)
+            for suffix in ("-wal", "-shm"):
+                side = Path(str(self.path) + suffix)
+                if side.exists():
+                    paths.make_private_file(side)
+        except OSError as error:
+            where = Path(error.filename) if error.filename else self.path
+            raise apsw.CantOpenError(f"{where} {describe(error)}") from None
         db = apsw.Connection(str(self.path))
         db.set_busy_timeout(BUSY_TIMEOUT_MS)
         db.execute("PRAGMA journal_mode=WAL")

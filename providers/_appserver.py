@@ -12,7 +12,9 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import re
+import select
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from codexbar import __version__
-from codexbar.codex_cli import popen_group, stop_group
+from codexbar.codex_cli import IS_WINDOWS, popen_group, start_failure, stop_group
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.redact import redact
 
@@ -30,7 +32,17 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_SECONDS = 10.0  # spawn + `initialize`
 REQUEST_TIMEOUT_SECONDS = 5.0
 MAX_LINE_BYTES = 1 << 20  # a longer line is not a reply we can use; it is skipped
+# A child that does not read its input gets this long to make room for a request; a reply to
+# its own requests (which we decline) is dropped rather than waited for.
+WRITE_TIMEOUT_SECONDS = 2.0
 _STDERR_TAIL_LINES = 20
+_STDERR_SHOWN_CHARS = 300
+_NO_APP_SERVER = re.compile(
+    r"unrecognized subcommand|unknown subcommand|unexpected argument '?app-server|"
+    r"no such (sub)?command",
+    re.I,
+)
+_REPLY_ID = re.compile(rb'"id"\s*:\s*(\d{1,12})\b')
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 Notification = Callable[[str, Any], None]
@@ -52,13 +64,25 @@ class _Pending:
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: RpcError | None = None
+    unreadable: bool = False  # the reply arrived but is not JSON we can read
+
+
+class _Stalled(Exception):
+    """The child stopped reading its input (its pipe stayed full past the write timeout)."""
 
 
 class AppServer:
     """One running `codex … app-server`. Create with `AppServer.start`, stop with `close`."""
 
-    def __init__(self, argv: list[str], env: Mapping[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: Mapping[str, str],
+        cwd: Path | None = None,
+        cleanup: Callable[[], None] | None = None,
+    ) -> None:
         self.argv = argv
+        self._cleanup = cleanup  # run once the child is gone (its scratch home is removed)
         self.on_notification: Notification | None = None
         self._ids = itertools.count(1)
         self._pending: dict[int, _Pending] = {}
@@ -67,18 +91,18 @@ class AppServer:
         self._stderr: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
         self._exited = threading.Event()
         self._closed = False
+        self._stalled = False
         try:
             self.process = popen_group(argv, env, cwd)
         except OSError as error:
-            raise SourceError(
-                ErrorKind.NOT_INSTALLED,
-                f"Could not start the Codex CLI ({argv[0]}): {error.strerror or error}.",
-                "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
-            ) from None
+            raise start_failure(argv[0], error) from None
         self._threads = [
             threading.Thread(target=self._read_stdout, name="codex-rpc-out", daemon=True),
             threading.Thread(target=self._read_stderr, name="codex-rpc-err", daemon=True),
         ]
+        self._stdin_fd = self.process.stdin.fileno() if self.process.stdin else None
+        if self._stdin_fd is not None and not IS_WINDOWS:
+            os.set_blocking(self._stdin_fd, False)
         for thread in self._threads:
             thread.start()
 
@@ -90,10 +114,11 @@ class AppServer:
         *,
         timeout: float | None = None,
         on_notification: Notification | None = None,
+        cleanup: Callable[[], None] | None = None,
     ) -> AppServer:
         """Spawn the server and complete the `initialize` / `initialized` handshake."""
         timeout = START_TIMEOUT_SECONDS if timeout is None else timeout
-        server = cls(argv, env)
+        server = cls(argv, env, cleanup=cleanup)
         server.on_notification = on_notification
         try:
             server.call(
@@ -117,20 +142,40 @@ class AppServer:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _write(self, message: dict[str, Any]) -> None:
-        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
-        with self._write_lock:
-            stdin = self.process.stdin
-            if stdin is None or stdin.closed:
+    def _write(self, message: dict[str, Any], timeout: float = WRITE_TIMEOUT_SECONDS) -> None:
+        """Write one line to the child's stdin, giving up after `timeout` seconds of a full pipe.
+
+        The descriptor is non-blocking and written directly (the Popen buffer stays empty, so
+        closing it never blocks either): a child that floods us without reading its input can
+        make us drop a message, never hang."""
+        data = memoryview((json.dumps(message, separators=(",", ":")) + "\n").encode())
+        if not self._write_lock.acquire(timeout=timeout):
+            raise _Stalled
+        try:
+            fd = self._stdin_fd
+            if fd is None or self._closed or self._stalled:
                 raise BrokenPipeError
-            stdin.write(data)
-            stdin.flush()
+            deadline = time.monotonic() + timeout
+            while data:
+                try:
+                    data = data[os.write(fd, data) :]
+                    continue
+                except BlockingIOError:
+                    pass
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    # Half a line may be in the pipe now: nothing more can be sent sensibly.
+                    self._stalled = True
+                    raise _Stalled
+                select.select([], [fd], [], min(left, 0.05))
+        finally:
+            self._write_lock.release()
 
     def notify(self, method: str, params: Any = None) -> None:
         message: dict[str, Any] = {"method": method}
         if params is not None:
             message["params"] = params
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, _Stalled):
             self._write(message)
 
     def send(self, method: str, params: Any = None) -> int:
@@ -139,15 +184,27 @@ class AppServer:
         pending = _Pending()
         with self._lock:
             self._pending[request_id] = pending
+            if self._exited.is_set():  # it exited before we asked: fail at once, not on timeout
+                pending.result = _EXITED
+                pending.done.set()
+                return request_id
         message: dict[str, Any] = {"id": request_id, "method": method}
         if params is not None:
             message["params"] = params
-        # On a broken pipe the reader sees EOF and fails every waiter with the exit status.
-        with contextlib.suppress(OSError, ValueError):
+        # On a broken pipe the reader sees EOF and fails every waiter with the exit status; a
+        # child that stopped reading shows up as the request's timeout.
+        with contextlib.suppress(OSError, ValueError, _Stalled):
             self._write(message)
         return request_id
 
-    def wait(self, request_id: int, method: str, deadline: float, seconds: float) -> Any:
+    def wait(
+        self,
+        request_id: int,
+        method: str,
+        deadline: float,
+        seconds: float,
+        hint: str = "It was stopped; refresh to try again, or run `codexbar doctor`.",
+    ) -> Any:
         """The result of request `request_id`; RpcError for an error reply, SourceError when the
         server exits or `deadline` (which is `seconds` after sending) passes."""
         with self._lock:
@@ -157,13 +214,20 @@ class AppServer:
                 self._pending.pop(request_id, None)
             raise SourceError(
                 ErrorKind.TIMEOUT,
-                f"The Codex CLI did not answer `{method}` within {seconds:g} s.",
-                "It was stopped; refresh to try again, or update the Codex CLI.",
+                f"The Codex CLI did not answer `{method}` within {_seconds(seconds)} s.",
+                hint,
             )
         with self._lock:
             self._pending.pop(request_id, None)
         if pending.error is not None:
             raise pending.error
+        if pending.unreadable:
+            raise SourceError(
+                ErrorKind.PARSE,
+                f"The Codex CLI answered `{method}` with something codexbar cannot read (not "
+                "JSON, or a number too large to be real).",
+                "Update the Codex CLI, or try `--source oauth`.",
+            )
         if pending.result is _EXITED:
             raise self._exit_error(method)
         return pending.result
@@ -175,14 +239,25 @@ class AppServer:
     def _exit_error(self, method: str) -> SourceError:
         with contextlib.suppress(Exception):
             self.process.wait(timeout=1.0)
+        # What it printed on its way out is the explanation: let the stderr reader finish.
+        self._threads[1].join(timeout=1.0)
         code = self.process.returncode
         tail = self.stderr_tail()
-        detail = f": {tail[-1]}" if tail else "."
-        status = f"code {code}" if code is not None else "closed its output"
+        said = " / ".join(tail[-3:])
+        if len(said) > _STDERR_SHOWN_CHARS:
+            said = "…" + said[-_STDERR_SHOWN_CHARS:]
+        if _NO_APP_SERVER.search(said):
+            return SourceError(
+                ErrorKind.UNSUPPORTED,
+                f"This Codex CLI ({self.argv[0]}) has no app-server (it said: {said}).",
+                "Update it with `npm i -g @openai/codex`, or use `--source oauth`.",
+            )
+        status = f"with code {code}" if code is not None else "(it closed its output)"
+        detail = f"; it said: {said}" if said else ", saying nothing"
         return SourceError(
             ErrorKind.UNSUPPORTED,
-            f"The Codex CLI's app-server exited ({status}) before answering `{method}`{detail}",
-            "Update the Codex CLI (`npm i -g @openai/codex`), or run `codexbar doctor`.",
+            f"The Codex CLI's app-server exited {status} before answering `{method}`{detail}.",
+            "Run `codex app-server` in a terminal to see why, or run `codexbar doctor`.",
         )
 
     def stderr_tail(self) -> list[str]:
@@ -208,8 +283,8 @@ class AppServer:
         except (OSError, ValueError):
             pass
         finally:
-            self._exited.set()
             with self._lock:
+                self._exited.set()
                 waiting = list(self._pending.values())
             for pending in waiting:
                 if not pending.done.is_set():
@@ -219,8 +294,18 @@ class AppServer:
     def _dispatch(self, line: bytes) -> None:
         try:
             message = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # A reply we cannot read (a 5000-digit number, nesting too deep) fails its request
+            # at once instead of leaving it to time out.
             log.debug("codex app-server: skipped a line that is not JSON")
+            found = _REPLY_ID.search(line[:200])
+            with self._lock:
+                pending = self._pending.get(int(found.group(1))) if found else None
+            # A line cut off by the child's exit is a crash, reported as the exit.
+            complete = line.endswith(b"\n")
+            if pending is not None and complete and b'"method"' not in line[:200]:
+                pending.unreadable = True
+                pending.done.set()
             return
         if not isinstance(message, dict):
             return
@@ -230,12 +315,14 @@ class AppServer:
             if request_id is None:
                 self._deliver_notification(method, message.get("params"))
             else:  # a server→client request (approvals); a read-only client declines them
-                with contextlib.suppress(OSError, ValueError):
+                # ...without waiting: a child flooding requests may not be reading our answers.
+                with contextlib.suppress(OSError, ValueError, _Stalled):
                     self._write(
                         {
                             "id": request_id,
                             "error": {"code": -32601, "message": "codexbar only reads usage"},
-                        }
+                        },
+                        timeout=0.0,
                     )
             return
         with self._lock:
@@ -276,6 +363,8 @@ class AppServer:
             return
         self._closed = True
         process = self.process
+        # Nothing is ever buffered in process.stdin (see _write), so closing it cannot block on
+        # a child that stopped reading. Taking the write lock first would: not done.
         with contextlib.suppress(OSError, ValueError):
             if process.stdin is not None:
                 process.stdin.close()
@@ -288,6 +377,12 @@ class AppServer:
             if stream is not None and not thread.is_alive():
                 with contextlib.suppress(OSError, ValueError):
                     stream.close()
+        if self._cleanup is not None:
+            self._cleanup()
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.0f}" if seconds >= 1 else f"{max(seconds, 0):.1f}"
 
 
 _EXITED = object()

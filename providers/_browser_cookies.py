@@ -338,4 +338,5 @@ def _why(error: BaseException) -> str:
         )
     if isinstance(error, CookieReadError):
         return text
-    return f"could not be read ({type(error).__name__})"
+    log.debug("reading browser cookies failed: %s", type(error).__name__)
+    return "could not be read"

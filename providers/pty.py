@@ -10,7 +10,9 @@ killed, including the background app-server 0.169.0 would otherwise start and le
 
 from __future__ import annotations
 
+import os
 import re
+import select
 import tempfile
 import time
 from collections.abc import Sequence
@@ -20,14 +22,16 @@ from typing import TYPE_CHECKING
 
 import pyte
 
-from codexbar.codex_auth import read_auth
+from codexbar.codex_auth import read_auth, remember_secrets
 from codexbar.codex_cli import (
     IS_WINDOWS,
     LaunchGate,
+    ScratchHome,
     binary_diagnostics,
     child_env,
     find_codex,
     missing_codex,
+    start_failure,
     stop_group,
 )
 from codexbar.errors import ErrorKind, SourceError
@@ -50,6 +54,10 @@ TUI_ARGS = (
     'history.persistence="none"',
 )
 HARD_LIMIT_SECONDS = 25.0
+# A /status screen is a few KB of output; a TUI drawing more than this is not showing one.
+MAX_OUTPUT_BYTES = 4 << 20
+# Typing into a TUI that stopped reading its input (the pty's buffer is full) waits this long.
+SEND_TIMEOUT_SECONDS = 1.0
 SIZES = ((60, 200), (70, 220))  # rows, columns; the larger one is tried once on a parse failure
 SETTLE_SECONDS = 0.6  # the card is complete when the screen has not changed for this long
 RESEND_AFTER_SECONDS = 5.0  # no card yet: press Enter once more
@@ -66,6 +74,10 @@ _SIGN_IN = ("Sign in with ChatGPT", "Finish signing in", "Sign in with Device Co
 _PROMPT = ("for shortcuts", "Ask Codex", "context left")
 _STARTING = "Waiting for startup"
 _POPUP = re.compile(r"/status\s{2,}show\b")
+_BACKTRACE = re.compile(r"^(\d+: |Stack backtrace:|at )")
+_NETWORK_WORDS = re.compile(
+    r"error sending request|connection refused|dns error|failed to lookup|connection reset", re.I
+)
 
 
 @dataclass
@@ -131,9 +143,18 @@ class PtySource(UsageSource):
         error = self.unavailable(ctx)
         if error is not None:
             raise error
+        if not ScratchHome.usable(ctx.home, ctx.env):
+            raise SourceError(
+                ErrorKind.UNSUPPORTED,
+                "Codex keeps this login in the system keyring, which only its own home opens, "
+                "and its TUI rewrites that home's config.toml on every start: the /status "
+                "probe does not run it there.",
+                "Use the rpc source (Auto does).",
+            )
         binary = find_codex(ctx.settings.get("codex_path"), ctx.env)
         self.gate.check(ctx.interactive)
-        deadline = time.monotonic() + HARD_LIMIT_SECONDS
+        remember_secrets(ctx.home, ctx.env)  # the screen can show what Codex printed
+        deadline = time.monotonic() + ctx.remaining(HARD_LIMIT_SECONDS)
         for attempt, (rows, cols) in enumerate(SIZES):
             try:
                 return self._probe(binary, ctx, rows, cols, deadline)
@@ -153,8 +174,11 @@ class PtySource(UsageSource):
     ) -> UsageSnapshot:
         import pexpect  # POSIX only; imported here so the module loads everywhere
 
-        with tempfile.TemporaryDirectory(prefix="codexbar-status-") as folder:
-            env = child_env(ctx.env, ctx.home, binary)
+        with (
+            tempfile.TemporaryDirectory(prefix="codexbar-status-") as folder,
+            ScratchHome(ctx.home, ctx.env) as scratch,
+        ):
+            env = child_env(ctx.env, scratch.path, binary)
             env.update(TERM="xterm-256color", COLORTERM="truecolor")
             env.setdefault("LANG", "C.UTF-8")
             try:
@@ -167,15 +191,11 @@ class PtySource(UsageSource):
                     echo=False,
                 )
             except (OSError, pexpect.ExceptionPexpect) as error:
-                failure = SourceError(
-                    ErrorKind.NOT_INSTALLED,
-                    f"Could not start the Codex CLI ({binary}): {error}.",
-                    "Check the codex_path setting, or reinstall with `npm i -g @openai/codex`.",
-                )
+                failure = start_failure(binary, error)
                 self.gate.failed(failure)
                 raise failure from None
             try:
-                lines = self._drive(child, _Probe(rows, cols), deadline)
+                lines = self._drive(_Typist(child, deadline), _Probe(rows, cols), deadline)
             finally:
                 stop_group(child.pid, lambda: not child.isalive())
                 child.close(force=True)
@@ -186,23 +206,34 @@ class PtySource(UsageSource):
         """Interact until the card has settled; returns the screen's lines."""
         import pexpect
 
+        seconds = max(0.0, deadline - time.monotonic())
+        received = 0
         while True:
             now = time.monotonic()
             if now >= deadline:
                 raise SourceError(
                     ErrorKind.TIMEOUT,
-                    f"Codex's /status did not show the limits within {HARD_LIMIT_SECONDS:.0f} s.",
+                    f"Codex's /status did not show the limits within {seconds:.0f} s.",
                     "Try `--source rpc`, or run `codex` and type /status yourself.",
                 )
             try:
-                data = child.read_nonblocking(65536, timeout=0.1)
+                data = child.read_nonblocking(65536, timeout=min(0.1, deadline - now))
             except pexpect.TIMEOUT:
                 data = b""
             except pexpect.EOF:
                 self._exited(probe)
+            received += len(data)
+            if received > MAX_OUTPUT_BYTES:
+                raise SourceError(
+                    ErrorKind.UNSUPPORTED,
+                    f"The Codex CLI drew more than {MAX_OUTPUT_BYTES >> 20} MB without showing "
+                    "/status; the probe stopped it.",
+                    "Run `codex` in a terminal to see what it shows, or use `--source rpc`.",
+                )
             if data:
-                for _ in range(data.count(_CURSOR_QUERY)):
-                    # Crossterm asks where the cursor is and waits for the answer.
+                if _CURSOR_QUERY in data:
+                    # Crossterm asks where the cursor is and waits for the answer; one answer
+                    # per read is plenty, and a TUI flooding queries gets no more.
                     cursor = probe.screen.cursor
                     child.send(f"\x1b[{cursor.y + 1};{cursor.x + 1}R")
                 probe.stream.feed(data)
@@ -290,16 +321,68 @@ class PtySource(UsageSource):
         return 0
 
     def _exited(self, probe: _Probe) -> None:
-        last = next((line.strip() for line in reversed(probe.lines()) if line.strip()), "")
-        failure = SourceError(
-            ErrorKind.UNSUPPORTED,
-            "The Codex CLI exited before showing /status"
-            + (f" (last line: {last[:160]})." if last else "."),
-            "Run `codex` in a terminal to see what it needs, or use `--source rpc`.",
-        )
-        if probe.status_sent_at is None:
-            self.gate.failed(failure)
+        lines = [line.strip() for line in probe.lines() if line.strip()]
+        # Codex dies with "Error: …" followed by a backtrace of "N: <unknown>" lines.
+        said = next((line for line in reversed(lines) if "Error:" in line), None)
+        if said is not None:
+            said = said[said.index("Error:") + len("Error:") :].strip()
+        else:
+            said = next((line for line in reversed(lines) if not _BACKTRACE.match(line)), "")
+        said = said[:200]
+        lowered = said.lower()
+        if "timed out" in lowered:
+            failure = SourceError(
+                ErrorKind.TIMEOUT,
+                f"The Codex CLI gave up waiting for chatgpt.com before showing /status ({said}).",
+                "Check your connection, then refresh.",
+            )
+        elif _NETWORK_WORDS.search(said):
+            failure = SourceError(
+                ErrorKind.NETWORK,
+                f"The Codex CLI could not reach chatgpt.com before showing /status ({said}).",
+                "Check your connection, then refresh.",
+            )
+        else:
+            failure = SourceError(
+                ErrorKind.UNSUPPORTED,
+                "The Codex CLI exited before showing /status" + (f" ({said})." if said else "."),
+                "Run `codex` in a terminal to see what it needs, or use `--source rpc`.",
+            )
+            if probe.status_sent_at is None:
+                self.gate.failed(failure)
         raise failure
+
+
+class _Typist:
+    """The child as `_drive` sees it: reads through pexpect, writes that never block.
+
+    pexpect's `send` is a blocking write to the pty: a TUI that stops reading its input (one
+    flooding cursor queries, say) would hang it for ever. Here a write waits at most
+    SEND_TIMEOUT_SECONDS (and never past the deadline) for room, then drops the keys."""
+
+    def __init__(self, child, deadline: float) -> None:
+        self.child = child
+        self.deadline = deadline
+        os.set_blocking(child.child_fd, False)
+
+    def read_nonblocking(self, size: int, timeout: float) -> bytes:
+        return self.child.read_nonblocking(size, timeout=timeout)
+
+    def send(self, text: str) -> None:
+        data = memoryview(text.encode())
+        stop = min(self.deadline, time.monotonic() + SEND_TIMEOUT_SECONDS)
+        while data:
+            try:
+                data = data[os.write(self.child.child_fd, data) :]
+                continue
+            except BlockingIOError:
+                pass
+            except OSError:
+                return  # the TUI is gone; the next read reports it
+            left = stop - time.monotonic()
+            if left <= 0:
+                return
+            select.select([], [self.child.child_fd], [], min(left, 0.05))
 
 
 def _with_login_identity(snapshot: UsageSnapshot, ctx: SourceContext) -> UsageSnapshot:

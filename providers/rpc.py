@@ -19,8 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from codexbar.codex_auth import remember_secrets
 from codexbar.codex_cli import (
     LaunchGate,
+    ScratchHome,
     binary_diagnostics,
     child_env,
     find_codex,
@@ -39,7 +41,14 @@ from providers._appserver import AppServer, RpcError
 log = logging.getLogger(__name__)
 
 APP_SERVER_ARGS = ("-s", "read-only", "-a", "never", "app-server")
+NETWORK_WAIT_HINT = "Codex was still waiting for chatgpt.com; check your connection, then refresh."
 UPDATED_NOTIFICATION = "account/rateLimits/updated"
+# How Codex's HTTP client (reqwest) words a request that never got an answer.
+_CONNECTION_FAILURE = re.compile(
+    r"error sending request|connection refused|dns error|failed to lookup|"
+    r"tcp connect error|connection reset|timed out|operation timed out",
+    re.I,
+)
 
 
 # -- mapping replies to a snapshot ------------------------------------------------------------
@@ -186,6 +195,18 @@ def snapshot_from_error(
             f"Codex login expired or was rejected (the usage API answered {status.group(1)}).",
             "Run `codex login`.",
         )
+    if status and status.group(1).startswith("5"):
+        raise SourceError(
+            ErrorKind.NETWORK,
+            f"chatgpt.com answered with an error (HTTP {status.group(1)}), the Codex CLI says.",
+            "chatgpt.com may be busy or down; try again in a few minutes.",
+        )
+    if status is None and _CONNECTION_FAILURE.search(message):
+        raise SourceError(
+            ErrorKind.NETWORK,
+            "The Codex CLI could not reach chatgpt.com.",
+            "Check your connection, then refresh.",
+        )
     raise SourceError(
         ErrorKind.NETWORK,
         f"The Codex CLI could not fetch the rate limits ({_short(message)}).",
@@ -257,14 +278,21 @@ class RpcSource(UsageSource):
 
     def fetch(self, ctx: SourceContext) -> UsageSnapshot:
         binary = find_codex(ctx.settings.get("codex_path"), ctx.env)
-        if ctx.keep_alive:
-            return self._fetch_kept_alive(ctx, binary)
-        self.gate.check(ctx.interactive)
-        server = self._launch(ctx, binary, on_notification=None)
+        # Codex's stderr and error replies can quote its tokens (an opaque refresh token, which
+        # no pattern recognises): redaction must know their values before anything is shown,
+        # and again afterwards, in case Codex refreshed them meanwhile.
+        remember_secrets(ctx.home, ctx.env)
         try:
-            return self._read(server, ctx)
+            if ctx.keep_alive:
+                return self._fetch_kept_alive(ctx, binary)
+            self.gate.check(ctx.interactive)
+            server = self._launch(ctx, binary, on_notification=None)
+            try:
+                return self._read(server, ctx)
+            finally:
+                server.close()
         finally:
-            server.close()
+            remember_secrets(ctx.home, ctx.env)
 
     def close(self) -> None:
         with self._fetch_lock:
@@ -275,18 +303,28 @@ class RpcSource(UsageSource):
 
     def _launch(self, ctx: SourceContext, binary: Path, on_notification: Any) -> AppServer:
         argv = [str(binary), *APP_SERVER_ARGS]
+        # Codex writes databases and locks into its home; it gets a scratch one (see
+        # ScratchHome), unless its login lives in the keyring, which only the real home opens.
+        scratch = ScratchHome.make(ctx.home, ctx.env)
         try:
             server = AppServer.start(
-                argv, child_env(ctx.env, ctx.home, binary), on_notification=on_notification
+                argv,
+                child_env(ctx.env, scratch.path if scratch else ctx.home, binary),
+                timeout=ctx.remaining(_appserver.START_TIMEOUT_SECONDS),
+                on_notification=on_notification,
+                cleanup=scratch.remove if scratch else None,
             )
-        except SourceError as error:
-            self.gate.failed(error)
+        except BaseException as error:
+            if scratch is not None:  # a child that never started cannot clean up after itself
+                scratch.remove()
+            if isinstance(error, SourceError):
+                self.gate.failed(error)
             raise
         self.gate.succeeded()
         return server
 
     def _read(self, server: AppServer, ctx: SourceContext) -> UsageSnapshot:
-        seconds = _appserver.REQUEST_TIMEOUT_SECONDS
+        seconds = ctx.remaining(_appserver.REQUEST_TIMEOUT_SECONDS)
         deadline = time.monotonic() + seconds
         account_id = server.send("account/read", {"refreshToken": False})
         limits_id = server.send("account/rateLimits/read")
@@ -294,7 +332,10 @@ class RpcSource(UsageSource):
         limits_error: RpcError | None = None
         result: Any = None
         try:
-            result = server.wait(limits_id, "account/rateLimits/read", deadline, seconds)
+            # Codex asks chatgpt.com for these: a wait here is the network's, not the CLI's.
+            result = server.wait(
+                limits_id, "account/rateLimits/read", deadline, seconds, hint=NETWORK_WAIT_HINT
+            )
         except RpcError as error:
             limits_error = error
         try:  # best effort: only the email and plan depend on it

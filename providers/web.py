@@ -13,16 +13,18 @@ browser cookies were never meant for.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codexbar import USER_AGENT, secrets
+from codexbar import USER_AGENT, http, secrets
 from codexbar.codex_auth import read_auth
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.http import HttpResponse
 from codexbar.models import Identity, UsageSnapshot
-from codexbar.redact import redact
+from codexbar.redact import redact, remember
 from codexbar.sources import SourceContext, UsageSource
 from codexbar.wham import parse_wham_usage
 from providers import _browser_cookies as browser_cookies
@@ -31,7 +33,7 @@ DEFAULT_ORIGIN = "https://chatgpt.com"
 ORIGIN_ENV = "CODEXBAR_CHATGPT_ORIGIN"
 USAGE_PATH = "/backend-api/wham/usage"
 SESSION_PATH = "/api/auth/session"
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 10.0  # per request, connect to last byte
 # Cookies read from a browser are reused this long (the tray refreshes every few minutes).
 COOKIE_CACHE_SECONDS = 600.0
 
@@ -51,19 +53,7 @@ def origin(env: Mapping[str, str]) -> str:
 
 
 # --- HTTP: curl_cffi's Chrome impersonation when installed (Cloudflare lets it through more
-# often), else httpx. Both are reduced to the three things we look at.
-
-
-@dataclass(frozen=True)
-class Response:
-    status: int
-    headers: dict[str, str]  # lower-cased names
-    text: str
-
-    def json(self) -> Any:
-        import json
-
-        return json.loads(self.text)
+# often), else httpx; codexbar.http gives both the same deadline, body cap and no redirects.
 
 
 def impersonation_available() -> bool:
@@ -74,56 +64,10 @@ def impersonation_available() -> bool:
     return True
 
 
-class _Timeout(Exception):
-    pass
-
-
-class _Unreachable(Exception):
-    pass
-
-
-def _get_curl(url: str, headers: dict[str, str]) -> Response:
-    from curl_cffi import requests as curl_requests
-
-    try:
-        reply = curl_requests.get(
-            url,
-            headers=headers,
-            impersonate="chrome",
-            timeout=TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-    except curl_requests.exceptions.Timeout:
-        raise _Timeout from None
-    except curl_requests.exceptions.RequestException as error:
-        raise _Unreachable(type(error).__name__) from None
-    return Response(reply.status_code, {k.lower(): v for k, v in reply.headers.items()}, reply.text)
-
-
-def _get_httpx(url: str, headers: dict[str, str]) -> Response:
-    import httpx
-
-    try:
-        with httpx.Client(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            reply = client.get(url, headers={"User-Agent": USER_AGENT, **headers})
-    except httpx.TimeoutException:
-        raise _Timeout from None
-    except httpx.HTTPError as error:
-        raise _Unreachable(type(error).__name__) from None
-    return Response(reply.status_code, {k.lower(): v for k, v in reply.headers.items()}, reply.text)
-
-
-def http_get(url: str, headers: dict[str, str], *, impersonate: bool | None = None) -> Response:
-    """GET `url`; _Timeout or _Unreachable (never with a header value inside) on failure."""
-    if impersonate is None:
-        impersonate = impersonation_available()
-    return (_get_curl if impersonate else _get_httpx)(url, headers)
-
-
 # --- What chatgpt.com answered
 
 
-def _is_challenge(response: Response) -> bool:
+def _is_challenge(response: HttpResponse) -> bool:
     if response.headers.get("cf-mitigated", "").lower() == "challenge":
         return True
     lowered = response.text[:20000].lower()
@@ -137,7 +81,7 @@ def _is_challenge(response: Response) -> bool:
     return "<title>just a moment" in lowered
 
 
-def _is_login(response: Response) -> bool:
+def _is_login(response: HttpResponse) -> bool:
     location = response.headers.get("location", "")
     if 300 <= response.status < 400 and ("/auth/" in location or "login" in location):
         return True
@@ -176,6 +120,8 @@ class WebSource(UsageSource):
         if disabled is not None:
             raise disabled
         cookie_header, where = self._cookie_header(ctx)
+        # Every cookie value, so that a server echoing them back is never shown or logged.
+        remember([cookie_header, *(part.partition("=")[2] for part in cookie_header.split(";"))])
         try:
             return self._fetch_with(ctx, cookie_header, where)
         except SourceError as error:
@@ -266,24 +212,18 @@ class WebSource(UsageSource):
 
     # --- the requests
 
-    def _get(self, path: str, headers: dict[str, str], ctx: SourceContext) -> Response:
+    def _get(self, path: str, headers: dict[str, str], ctx: SourceContext) -> HttpResponse:
         url = origin(ctx.env) + path
-        try:
-            return http_get(url, {"Accept": "application/json", **headers})
-        except _Timeout:
-            raise SourceError(
-                ErrorKind.TIMEOUT,
-                f"chatgpt.com did not answer within {TIMEOUT_SECONDS:.0f} s.",
-                "Check your connection, then refresh.",
-            ) from None
-        except _Unreachable as error:
-            raise SourceError(
-                ErrorKind.NETWORK,
-                f"Could not reach chatgpt.com ({error}).",
-                "Check your connection, then refresh.",
-            ) from None
+        http.check_login_url(url, ORIGIN_ENV)
+        impersonate = impersonation_available()
+        headers = {"Accept": "application/json", **headers}
+        if not impersonate:
+            headers.setdefault("User-Agent", USER_AGENT)
+        return http.get(
+            url, headers, seconds=ctx.remaining(TIMEOUT_SECONDS), impersonate=impersonate
+        )
 
-    def _check(self, response: Response, what: str, where: str) -> None:
+    def _check(self, response: HttpResponse, what: str, where: str) -> None:
         """Raise for a Cloudflare challenge, a login page or a failure; return on 200."""
         if _is_challenge(response):
             raise SourceError(
@@ -298,14 +238,11 @@ class WebSource(UsageSource):
                 "Sign in to chatgpt.com in your browser again, or paste a fresh Cookie header "
                 "with `codexbar config set-cookie`.",
             )
-        if response.status != 200:
-            raise SourceError(
-                ErrorKind.NETWORK,
-                f"chatgpt.com answered {what} with HTTP {response.status}.",
-                "chatgpt.com may be busy or down; try again in a few minutes.",
-            )
+        failure = http.status_error(response, what)
+        if failure is not None:
+            raise failure
 
-    def _json(self, response: Response, what: str) -> Any:
+    def _json(self, response: HttpResponse, what: str) -> Any:
         try:
             return response.json()
         except ValueError:
@@ -330,6 +267,7 @@ class WebSource(UsageSource):
                 "Sign in to chatgpt.com in your browser, or paste a fresh Cookie header with "
                 "`codexbar config set-cookie`.",
             )
+        remember([token])
         return WebSession(email if isinstance(email, str) and "@" in email else None, token)
 
     def _fetch_with(self, ctx: SourceContext, cookie_header: str, where: str) -> UsageSnapshot:
@@ -345,7 +283,7 @@ class WebSource(UsageSource):
                 ctx,
             )
             if response.status == 403 and not _is_challenge(response):
-                response = Response(401, response.headers, response.text)
+                response = dataclasses.replace(response, status=401)
         self._check(response, "the usage request", where)
         body = self._json(response, "the usage request")
         web_email = body.get("email") if isinstance(body, dict) else None

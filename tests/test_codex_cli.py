@@ -167,3 +167,22 @@ def test_soak_200_refreshes_leave_no_process_or_descriptor(fake_codex, tmp_path)
 def test_fake_wrapper_is_what_path_finds(tmp_path):
     path = install_fake_codex(tmp_path / "bin", "app_server.py")
     assert find_codex(None, {"PATH": str(path.parent)}) == path
+
+
+def test_the_desktop_apps_bundled_codex_is_found_when_no_cli_is_installed(tmp_path):
+    root, home = tmp_path / "root", tmp_path / "home"
+    env = {"PATH": str(tmp_path / "empty"), "HOME": str(home)}
+    for bundle in ("opt/Codex/resources/codex", "usr/lib/codex/resources/codex"):
+        bundled = executable(root / bundle)
+        assert find_codex(None, env, install_dirs(env, home, root=root)) == bundled
+        bundled.unlink()
+    # A CLI the user installed wins over the app's copy.
+    executable(root / "opt/Codex/resources/codex")
+    local = executable(home / ".local" / "bin" / "codex")
+    assert find_codex(None, env, install_dirs(env, home, root=root)) == local
+
+
+def test_the_real_install_dirs_include_the_desktop_app():
+    dirs = install_dirs({"HOME": "/home/someone"})
+    assert Path("/opt/Codex/resources") in dirs and Path("/usr/lib/codex/resources") in dirs
+    assert dirs.index(Path("/opt/Codex/resources")) > dirs.index(Path("/usr/local/bin"))

@@ -15,7 +15,8 @@ import pytest
 
 import providers.web as web
 from tests.conftest import FIXTURES, SECRET_VALUES, write_fresh_auth
-from tests.fake_backend import Reply, Request
+from tests.fake_backend import Reply, Request, echo_headers
+from tests.fake_codex import install_fake_codex
 from tests.test_browser_cookies import SESSION_TOKEN, SIGNED_IN, make_firefox_store
 
 ACCESS_TOKEN = "cli-access-token-2b3c4d5e6f7a8b9c"
@@ -161,3 +162,68 @@ def test_set_cookie_into_a_named_file_keyring(world):
     assert "PlaintextKeyring (chosen by PYTHON_KEYRING_BACKEND" in stored.stdout
     assert not (Path(env["CODEXBAR_CONFIG_DIR"]) / "secrets.json").exists()
     assert_clean(root, stored)
+
+
+# --- a server or a Codex that echoes the login back: -v logs, --json and doctor stay clean.
+
+OPAQUE_REFRESH_TOKEN = "Qm7opaque4Lx9Tv2Hd8Rk5Wz1Np6Bs3"
+SECRET_VALUES.append(OPAQUE_REFRESH_TOKEN)
+HTTP_DEBUG_MARKERS = ("send_request_headers", "receive_response_headers", "httpcore", "hpack")
+
+
+def oauth_env(env: dict[str, str], backend) -> dict[str, str]:
+    codex_home = Path(env["CODEX_HOME"])
+    (codex_home / "config.toml").write_text(f'chatgpt_base_url = "{backend.base_url}/"\n')
+    return env
+
+
+def test_echoed_authorization_never_reaches_verbose_logs_or_doctor(world, backend):
+    root, env = world
+    oauth_env(env, backend)
+    backend.routes["/backend-api/wham/usage"] = echo_headers(500)
+    results = [
+        run(["-v", "usage", "--source", "oauth"], env),
+        run(["-v", "usage", "--source", "oauth", "--json"], env),
+        run(["-v", "doctor"], env),
+    ]
+    assert "chatgpt.com answered with an error (HTTP 500)" in results[0].stdout
+    assert backend.requests[0].headers["authorization"].startswith("Bearer ")
+    for result in results:
+        assert "Traceback" not in result.stderr
+        assert not any(marker in result.stderr for marker in HTTP_DEBUG_MARKERS), result.stderr
+    assert "codexbar: DEBUG" in results[0].stderr  # -v still logs codexbar's own lines
+    assert_clean(root, *results)
+
+
+def test_echoed_cookies_never_reach_verbose_logs(world, backend):
+    root, env = world
+    set_mode(env, "browser")
+    backend.routes[web.USAGE_PATH] = echo_headers(502)
+    backend.routes[web.SESSION_PATH] = echo_headers(502)
+    result = run(["-v", "usage", "--source", "web", "--json"], env)
+    assert json.loads(result.stdout)["error"]["kind"] == "network"
+    assert SESSION_TOKEN in backend.requests[0].headers["cookie"]  # it was sent, and echoed
+    assert_clean(root, result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["usage", "--source", "rpc"], ["usage", "--source", "rpc", "--json"], ["doctor"]],
+    ids=["text", "json", "doctor"],
+)
+def test_an_opaque_refresh_token_in_codex_stderr_is_never_printed(world, tmp_path, args):
+    """No pattern knows an opaque token: only the values read from auth.json can mask it."""
+    root, env = world
+    auth_file = Path(env["CODEX_HOME"]) / "auth.json"
+    auth = json.loads(auth_file.read_text())
+    auth["tokens"]["refresh_token"] = OPAQUE_REFRESH_TOKEN  # no rt_ prefix, no JWT shape
+    auth_file.write_text(json.dumps(auth))
+    fake = install_fake_codex(tmp_path / "fake-bin", "app_server.py")
+    env.update(FAKE_CODEX_MODE="leak_refresh_token")
+    assert run(["config", "set", "codex_path", str(fake)], env).returncode == 0
+    result = run(args, env)
+    out = result.stdout + result.stderr
+    assert "token refresh failed" in out  # Codex's stderr is shown, redacted
+    assert "redacted" in out
+    assert "Traceback" not in out
+    assert_clean(root, result)

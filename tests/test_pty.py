@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import sys
 import time
 from dataclasses import replace
@@ -174,6 +176,52 @@ def test_a_silent_tui_hits_the_hard_limit_and_is_killed(tui, monkeypatch):
         PtySource().fetch(tui.context())
     assert raised.value.kind == ErrorKind.TIMEOUT
     assert tui.all_gone()
+
+
+@pytest.mark.timeout(30)
+def test_a_tui_flooding_cursor_queries_cannot_hang_the_probe(tui, monkeypatch):
+    """It never reads our answers: the pty's input fills, and a blocking send would hang."""
+    monkeypatch.setattr(pty_module, "HARD_LIMIT_SECONDS", 3.0)
+    tui.mode("cursor_flood")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        PtySource().fetch(tui.context())
+    elapsed = time.monotonic() - started
+    print(f"flooding TUI stopped after {elapsed:.2f} s (limit 3 s)")
+    assert raised.value.kind in (ErrorKind.TIMEOUT, ErrorKind.UNSUPPORTED)
+    assert elapsed < 3.0 + 2.0
+    assert tui.all_gone()
+
+
+def test_the_overall_deadline_bounds_the_probe(tui):
+    tui.mode("silent")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        PtySource().fetch(tui.context(deadline=time.monotonic() + 1.5))
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    assert time.monotonic() - started < 1.5 + 2.0
+    assert tui.all_gone()
+
+
+def test_the_tui_never_touches_the_real_home(tui, tmp_path, monkeypatch):
+    """The fake rewrites config.toml on start, as Codex 0.171 does: in a scratch copy only."""
+    monkeypatch.setenv("FAKE_CODEX_SEEN", str(tmp_path / "seen.jsonl"))
+    (tui.home / "config.toml").write_text('model = "gpt-5"\n')
+    (tui.home / "config.toml").chmod(0o644)
+    PtySource().fetch(tui.context())
+    assert (tui.home / "config.toml").read_text() == 'model = "gpt-5"\n'
+    assert stat.S_IMODE((tui.home / "config.toml").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tui.home.iterdir()) == ["config.toml"]
+    seen = json.loads((tmp_path / "seen.jsonl").read_text())
+    assert seen["config"] == 'model = "gpt-5"\n' and not Path(seen["home"]).exists()
+
+
+def test_a_keyring_login_is_not_probed(tui):
+    (tui.home / "config.toml").write_text('cli_auth_credentials_store = "keyring"\n')
+    with pytest.raises(SourceError) as raised:
+        PtySource().fetch(tui.context())
+    assert raised.value.kind == ErrorKind.UNSUPPORTED and "keyring" in raised.value.message
+    assert not tui.log.exists()
 
 
 @pytest.mark.parametrize(

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 import threading
+import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from codexbar.errors import ErrorKind, SourceError
+from codexbar.redact import MASK
 from codexbar.sources import SourceContext
-from providers.rpc import RpcSource, merge_update
+from providers import _appserver
+from providers.rpc import RpcSource, merge_update, snapshot_from_rate_limits
 from tests.fake_codex import gone, wait_gone
 
 
@@ -36,9 +42,10 @@ def test_reads_the_transcript_and_stops_the_server(fake_codex, tmp_path):
     assert snapshot.identity.plan == "plus"
     assert snapshot.source == "rpc"
     [launch] = fake_codex.launches()
-    assert launch[1] == str(ctx.home)  # CODEX_HOME is the home in use
     assert launch[2:] == ["-s", "read-only", "-a", "never", "app-server"]
     assert wait_gone(int(launch[0]))
+    # Codex ran in a scratch home, removed afterwards.
+    assert launch[1] != str(ctx.home) and not Path(launch[1]).exists()
 
 
 def test_garbage_interleaved_notifications_and_out_of_order_replies(fake_codex, tmp_path):
@@ -53,11 +60,11 @@ def test_garbage_interleaved_notifications_and_out_of_order_replies(fake_codex, 
     [
         (("session=2",), ErrorKind.AUTH, "API key"),
         (("session=3",), ErrorKind.AUTH, "not logged in"),
-        (("session=4",), ErrorKind.NETWORK, "503 Service Unavailable"),
+        (("session=4",), ErrorKind.NETWORK, "chatgpt.com answered with an error (HTTP 503)"),
         (("unknown_method",), ErrorKind.UNSUPPORTED, "too old"),
         (("hang_before_init",), ErrorKind.TIMEOUT, "`initialize`"),
         (("hang_after_init",), ErrorKind.TIMEOUT, "`account/rateLimits/read`"),
-        (("crash_mid_reply",), ErrorKind.UNSUPPORTED, "exited (code 3)"),
+        (("crash_mid_reply",), ErrorKind.UNSUPPORTED, "exited with code 3"),
     ],
 )
 def test_failures_become_errors_the_user_can_act_on(fake_codex, tmp_path, flags, kind, words):
@@ -180,3 +187,163 @@ def test_sparse_updates_merge_non_null_fields_only():
     spark = merge_update(full, {"limitId": "codex_bengalfox", "primary": {"usedPercent": 5}})
     assert spark["rateLimitsByLimitId"]["codex_bengalfox"]["primary"]["usedPercent"] == 5
     assert spark["rateLimits"]["primary"]["usedPercent"] == 1
+
+
+# --- hostile or broken Codex binaries: noticed at once, reported in words, never a hang.
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("flags", "stderr", "words"),
+    [
+        (("exit_at_once=0",), "", "exited with code 0 before answering `initialize`"),
+        (("exit_at_once=3",), "fatal: config is broken\n", "it said: fatal: config is broken"),
+        (("no_app_server",), "", "has no app-server (it said: error: unrecognized subcommand"),
+    ],
+    ids=["exit-0", "exit-3-with-stderr", "unknown-subcommand"],
+)
+def test_a_codex_that_exits_at_once_is_reported_at_once(
+    fake_codex, tmp_path, monkeypatch, flags, stderr, words
+):
+    # The start timeout is long here: an exit must be noticed, not waited out.
+    monkeypatch.setattr(_appserver, "START_TIMEOUT_SECONDS", 30.0)
+    monkeypatch.setenv("FAKE_CODEX_STDERR", stderr)
+    fake_codex.mode(*flags)
+    durations = []
+    for _ in range(10):  # the race lost 25 of 30 runs: try it more than once
+        started = time.monotonic()
+        with pytest.raises(SourceError) as raised:
+            RpcSource().fetch(context(tmp_path))
+        durations.append(time.monotonic() - started)
+        assert raised.value.kind == ErrorKind.UNSUPPORTED  # `codexbar usage` exits 3
+        assert raised.value.exit_code == 3
+        assert words in raised.value.text
+    print(f"slowest of 10: {max(durations):.2f} s")
+    assert max(durations) < 5.0
+
+
+def test_a_refresh_token_in_codex_stderr_is_never_shown(fake_codex, codex_home):
+    """An opaque refresh token matches no pattern: only its known value can mask it."""
+    fake_codex.mode("leak_refresh_token")
+    token = json.loads((codex_home / "auth.json").read_text())["tokens"]["refresh_token"]
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(replace(SourceContext(home=codex_home, env=dict(os.environ))))
+    assert "token refresh failed" in raised.value.text  # the stderr is shown...
+    assert token not in raised.value.text  # ...without the token
+    assert MASK in raised.value.text
+
+
+@pytest.mark.timeout(30)
+def test_a_server_flooding_requests_without_reading_cannot_hang_close(fake_codex, tmp_path):
+    fake_codex.mode("flood_requests")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path))
+    elapsed = time.monotonic() - started
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    print(f"flooding server stopped after {elapsed:.2f} s (start limit 1.5 s)")
+    assert elapsed < 1.5 + 3.0
+    assert all(wait_gone(pid) for pid in fake_codex.pids())
+
+
+def test_an_unreadable_reply_fails_at_once_in_words(fake_codex, tmp_path, monkeypatch):
+    monkeypatch.setattr(_appserver, "REQUEST_TIMEOUT_SECONDS", 30.0)
+    fake_codex.mode("huge_number")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path))
+    assert time.monotonic() - started < 5.0
+    assert raised.value.kind == ErrorKind.PARSE
+    assert "cannot read" in raised.value.text
+    assert "4300" not in raised.value.text and "Exceeds" not in raised.value.text
+
+
+@pytest.mark.parametrize(
+    ("result", "kept"),
+    [
+        ({"rateLimits": {"primary": {"usedPercent": 10**30, "resetsAt": 10**40}}}, 0),
+        ({"rateLimits": {"primary": {"usedPercent": 12, "windowDurationMins": 2**64}}}, 1),
+        ({"rateLimits": {"secondary": {"usedPercent": 1e308, "resetsAt": -(2**63)}}}, 0),
+    ],
+)
+def test_huge_numbers_in_a_reply_are_no_crash(result, kept):
+    now = datetime.now(UTC)
+    try:
+        snapshot = snapshot_from_rate_limits(result, None, source="rpc", fetched_at=now)
+    except SourceError as error:  # nothing usable left: a message, not a traceback
+        assert error.kind == ErrorKind.PARSE
+        return
+    assert all(w.resets_at is None or w.resets_at.year < 10000 for w in snapshot.windows)
+
+
+@pytest.mark.timeout(30)
+def test_the_overall_deadline_bounds_the_start(fake_codex, tmp_path, monkeypatch):
+    monkeypatch.setattr(_appserver, "START_TIMEOUT_SECONDS", 30.0)
+    fake_codex.mode("hang_before_init")
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path, deadline=time.monotonic() + 1.0))
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_relative_home_reaches_codex_absolute(fake_codex, tmp_path, monkeypatch):
+    home = tmp_path / "homes" / "exp"
+    home.mkdir(parents=True)
+    (home / "auth.json").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    RpcSource().fetch(SourceContext(home=Path("homes/exp"), env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["auth"] == str(home / "auth.json")
+
+
+def home_state(home: Path) -> dict[str, tuple[str, bytes | None]]:
+    """Every file and folder under `home`: its mode and bytes."""
+    return {
+        str(path.relative_to(home)): (
+            stat.filemode(path.lstat().st_mode),
+            path.read_bytes() if path.is_file() and not path.is_symlink() else None,
+        )
+        for path in sorted(home.rglob("*"))
+    }
+
+
+def test_codex_runs_in_a_scratch_home_that_links_the_login(fake_codex, codex_home):
+    """The fake rewrites its config.toml and adds files, as the real Codex does: none of it
+    may reach the user's home; a token refresh written through the link would."""
+    (codex_home / "config.toml").write_text('model = "gpt-5"\n')
+    (codex_home / "config.toml").chmod(0o644)
+    before = home_state(codex_home)
+    RpcSource().fetch(SourceContext(home=codex_home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["home"] != str(codex_home)
+    assert seen["auth_is_link"] and seen["auth"] == str(codex_home / "auth.json")
+    assert seen["config"] == 'model = "gpt-5"\n'
+    assert home_state(codex_home) == before
+    assert not Path(seen["home"]).exists()
+
+
+def test_a_keyring_login_runs_codex_in_the_real_home(fake_codex, tmp_path):
+    home = tmp_path / "codex-home"
+    home.mkdir()
+    (home / "config.toml").write_text('cli_auth_credentials_store = "keyring"\n')
+    RpcSource().fetch(SourceContext(home=home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["home"] == str(home)  # only there can Codex find the keyring entry
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_in_place_of_codex_config_does_not_hang(fake_codex, codex_home):
+    (codex_home / "config.toml").unlink(missing_ok=True)
+    os.mkfifo(codex_home / "config.toml")
+    RpcSource().fetch(SourceContext(home=codex_home, env=dict(os.environ)))
+    [seen] = fake_codex.seen()
+    assert seen["config"] is None  # not copied: Codex runs with its defaults
+
+
+def test_a_wait_for_the_limits_blames_the_network_not_the_cli(fake_codex, tmp_path):
+    fake_codex.mode("hang_after_init")
+    with pytest.raises(SourceError) as raised:
+        RpcSource().fetch(context(tmp_path))
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    assert "chatgpt.com" in raised.value.text and "update" not in raised.value.text.lower()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from codexbar.settings import Settings
 from codexbar.sources import SourceContext, SourceRegistry
 from providers.logs import SessionLogSource
 from tests.conftest import FIXTURES, SECRET_VALUES
-from tests.fake_backend import Reply, Request
+from tests.fake_backend import Reply, Request, gzip_bomb, huge_body
 from tests.test_browser_cookies import (
     CF_CLEARANCE,
     DEVICE_ID,
@@ -242,15 +243,19 @@ def test_a_hang_is_a_timeout(client, codex_home, backend, browser_home, monkeypa
     assert raised.value.kind == ErrorKind.TIMEOUT
 
 
-def test_no_server_is_network(codex_home, browser_home):
-    ctx = SourceContext(
+def origin_context(codex_home: Path, browser_home: Path, origin: str) -> SourceContext:
+    """The browser-cookie context with the chatgpt.com origin pointed at `origin`."""
+    return SourceContext(
         home=codex_home,
         settings=Settings(values={"web.cookies": "browser"}),
-        env={"HOME": str(browser_home), web.ORIGIN_ENV: "http://127.0.0.1:9"},
+        env={"HOME": str(browser_home), web.ORIGIN_ENV: origin},
         now=lambda: NOW,
     )
+
+
+def test_no_server_is_network(codex_home, browser_home):
     with pytest.raises(SourceError) as raised:
-        fetch(ctx)
+        fetch(origin_context(codex_home, browser_home, "http://127.0.0.1:9"))
     assert raised.value.kind == ErrorKind.NETWORK
 
 
@@ -348,3 +353,54 @@ def test_cookies_off_never_touches_a_browser_file(codex_home, backend, browser_h
     # The same watch does see the browser's files once cookies are on (so it can fail).
     on = context(codex_home, backend, browser_home)
     assert _browser_files_opened(browser_home, lambda: source.diagnostics(on))
+
+
+# --- hostile servers, with both HTTP clients: one overall deadline, a body cap, no redirects.
+
+
+@pytest.mark.timeout(30)
+def test_a_slow_loris_ends_within_the_limit(client, codex_home, backend, browser_home, monkeypatch):
+    monkeypatch.setattr(web, "TIMEOUT_SECONDS", 1.5)
+    backend.routes[web.USAGE_PATH] = Reply(
+        200, fixture_body("wham_usage.json"), trickle=0.3, trickle_headers=True
+    )
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        fetch(context(codex_home, backend, browser_home))
+    elapsed = time.monotonic() - started
+    assert raised.value.kind == ErrorKind.TIMEOUT
+    assert elapsed < 1.5 + 1.0, f"{client}: {elapsed:.1f} s"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "make_reply",
+    [
+        lambda: Reply(200, headers={"Content-Encoding": "gzip"}, stream=gzip_bomb()),
+        lambda: Reply(200, stream=huge_body(), stream_length=500 << 20),
+    ],
+    ids=["gzip-bomb", "body-500MB"],
+)
+def test_bombs_stop_at_the_cap(client, codex_home, backend, browser_home, make_reply):
+    backend.routes[web.USAGE_PATH] = make_reply()
+    started = time.monotonic()
+    with pytest.raises(SourceError) as raised:
+        fetch(context(codex_home, backend, browser_home))
+    assert raised.value.kind == ErrorKind.PARSE
+    assert "sent more than 4 MB" in raised.value.message
+    print(f"{client}: stopped after {time.monotonic() - started:.2f} s")
+
+
+def test_a_redirect_is_reported_never_followed(client, codex_home, backend, browser_home):
+    backend.routes[web.USAGE_PATH] = Reply(302, headers={"Location": "/elsewhere"})
+    backend.routes["/elsewhere"] = Reply(200, fixture_body("wham_usage.json"))
+    with pytest.raises(SourceError) as raised:
+        fetch(context(codex_home, backend, browser_home))
+    assert "redirect" in raised.value.message and "busy" not in raised.value.text
+    assert [r.path for r in backend.requests] == [web.USAGE_PATH]
+
+
+def test_cookies_are_never_sent_in_clear_text_to_another_host(codex_home, browser_home):
+    with pytest.raises(SourceError) as raised:
+        fetch(origin_context(codex_home, browser_home, "http://chatgpt.example.net"))
+    assert web.ORIGIN_ENV in raised.value.message and "https" in raised.value.message

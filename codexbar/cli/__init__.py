@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import click
 
 from codexbar import __version__
 from codexbar.errors import EXIT_UNEXPECTED, EXIT_USAGE
+from codexbar.log_setup import setup_logging
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,10 +19,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     """How much of your OpenAI Codex plan is left, and what your sessions cost.
 
     With no command, starts the tray icon (or, without a desktop, shows the usage report)."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="codexbar: %(levelname)s: %(message)s",
-    )
+    setup_logging(verbose)
     if ctx.invoked_subcommand is None:
         from codexbar.cli.tray import start_tray
 

@@ -7,6 +7,7 @@ what to do through environment variables (FAKE_CODEX_*), so one wrapper serves e
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -36,6 +37,7 @@ class FakeCodex:
     log: Path
     helper_pid_file: Path
     monkeypatch: pytest.MonkeyPatch
+    seen_file: Path | None = None
 
     def mode(self, *flags: str) -> None:
         self.monkeypatch.setenv("FAKE_CODEX_MODE", ",".join(flags))
@@ -47,6 +49,12 @@ class FakeCodex:
 
     def pids(self) -> list[int]:
         return [int(fields[0]) for fields in self.launches()]
+
+    def seen(self) -> list[dict]:
+        """Per launch, what the fake saw of its CODEX_HOME (see _seen.py)."""
+        if self.seen_file is None or not self.seen_file.exists():
+            return []
+        return [json.loads(line) for line in self.seen_file.read_text().splitlines()]
 
 
 def gone(pid: int) -> bool:
@@ -75,7 +83,9 @@ def fake_codex(tmp_path, monkeypatch) -> FakeCodex:
     helper = tmp_path / "helper.pid"
     monkeypatch.setenv("FAKE_CODEX_HELPER_PID", str(helper))
     monkeypatch.delenv("FAKE_CODEX_MODE", raising=False)
+    seen = tmp_path / "seen.jsonl"
+    monkeypatch.setenv("FAKE_CODEX_SEEN", str(seen))
     # Short deadlines keep the hang tests quick; the behaviour is the same at 10 s and 5 s.
     monkeypatch.setattr(_appserver, "START_TIMEOUT_SECONDS", 1.5)
     monkeypatch.setattr(_appserver, "REQUEST_TIMEOUT_SECONDS", 1.0)
-    return FakeCodex(path, log, helper, monkeypatch)
+    return FakeCodex(path, log, helper, monkeypatch, seen)

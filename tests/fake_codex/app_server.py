@@ -13,8 +13,14 @@ FAKE_CODEX_MODE holds comma-separated flags:
   notify             after each rate-limits reply, send a sparse account/rateLimits/updated
   die_after_read     exit right after answering the rate-limits request
   die_on_second_read exit without answering the second rate-limits request
+  exit_at_once=N     print FAKE_CODEX_STDERR (if set) to stderr and exit with code N at once
+  no_app_server      exit 2 at once, as a Codex without the subcommand: "unrecognized subcommand"
+  leak_refresh_token print the home's refresh token to stderr, then exit 1 without answering
+  flood_requests     send server→client requests as fast as possible, never reading stdin
+  huge_number        answer the rate-limits request with a 5000-digit integer in it
 FAKE_CODEX_LOG: a file that gets one line per launch (pid, CODEX_HOME, argv).
 FAKE_CODEX_HELPER_PID: where `ignore_sigterm` writes its helper's pid.
+FAKE_CODEX_SEEN: see _seen.py (what it saw of its home; it also rewrites config.toml as Codex).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+from _seen import record_home
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 MODE = set(filter(None, os.environ.get("FAKE_CODEX_MODE", "").split(",")))
@@ -64,6 +72,7 @@ def reply(request_id: int, template: dict) -> None:
 
 
 def main() -> None:
+    record_home()
     if log := os.environ.get("FAKE_CODEX_LOG"):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {os.environ.get('CODEX_HOME')} {' '.join(sys.argv[1:])}\n")
@@ -79,6 +88,28 @@ def main() -> None:
         Path(os.environ["FAKE_CODEX_HELPER_PID"]).write_text(str(helper.pid))
     if "hang_before_init" in MODE:
         time.sleep(3600)
+    exit_code = next((int(m.split("=")[1]) for m in MODE if m.startswith("exit_at_once=")), None)
+    if exit_code is not None:
+        sys.stderr.write(os.environ.get("FAKE_CODEX_STDERR", ""))
+        sys.stderr.flush()
+        os._exit(exit_code)
+    if "no_app_server" in MODE:
+        sys.stderr.write(
+            "error: unrecognized subcommand 'app-server'\n\nUsage: codex [OPTIONS] [PROMPT]\n"
+        )
+        sys.stderr.flush()
+        os._exit(2)
+    if "leak_refresh_token" in MODE:
+        auth = json.loads((Path(os.environ["CODEX_HOME"]) / "auth.json").read_text())
+        token = auth["tokens"]["refresh_token"]
+        sys.stderr.write(f"ERROR codex_login: token refresh failed for refresh_token {token}\n")
+        sys.stderr.write(f"retrying with {token}\n")
+        sys.stderr.flush()
+        os._exit(1)
+    if "flood_requests" in MODE:
+        approval = {"method": "item/commandExecution/requestApproval", "params": {"x": "y" * 200}}
+        for number in range(10**9):
+            send({"id": number, **approval})
     if "garbage" in MODE:
         print("WARNING: this is not JSON", flush=True)
         print('{"half": ', flush=True)
@@ -139,6 +170,13 @@ def answer_rate_limits(request_id: int, answers: dict[str, dict]) -> None:
         send({"id": request_id, "error": {"code": -32603, "message": message}})
         return
     template = answers["account/rateLimits/read"]
+    if "huge_number" in MODE:
+        text = json.dumps({**template, "id": request_id})
+        text = text.replace('"usedPercent": 45', '"usedPercent": ' + "9" * 5000, 1)
+        with write_lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+        return
     if "result" in template:  # session 1 sends a sparse update before its reply
         send(
             {

@@ -10,6 +10,7 @@ FAKE_CODEX_MODE picks one flag:
   narrow     below 220 columns the card is cut off (no percentages)
   notyet     the first card says "Limits: data not available yet" (FAKE_CODEX_NOT_YET_SCREEN)
   silent     draw the prompt, never answer
+  cursor_flood  ask for the cursor position without end, never reading an answer
 FAKE_CODEX_MARKER: a file that gets a line for every forbidden action (login, update).
 FAKE_CODEX_LOG: a file that gets one line per launch (pid, columns x rows, argv).
 """
@@ -23,6 +24,8 @@ import sys
 import termios
 import tty
 from pathlib import Path
+
+from _seen import record_home
 
 MODE = os.environ.get("FAKE_CODEX_MODE", "")
 RESET, DIM, BOLD, CYAN = "\x1b[0m", "\x1b[2m", "\x1b[1m", "\x1b[36m"
@@ -74,11 +77,15 @@ def prompt() -> None:
 
 
 def main() -> None:
+    record_home()
     columns, rows = os.get_terminal_size(0)
     if log := os.environ.get("FAKE_CODEX_LOG"):
         with open(log, "a") as handle:
             handle.write(f"{os.getpid()} {columns}x{rows} {' '.join(sys.argv[1:])}\n")
     tty.setraw(0)
+    if MODE == "cursor_flood":
+        while True:
+            os.write(1, b"\x1b[6n" * 512)
     ask_cursor_position()
     write("\x1b[2J\x1b[H" + f"{BOLD}>_ OpenAI Codex{RESET} (v0.169.0)\n   {DIM}/tmp{RESET}\n")
     if MODE == "signin":
