@@ -100,7 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
         choices=(0, 1, 2, 5, 15, 30),
     ),
     Setting("show_used", False, "Show how much is used instead of how much is left."),
-    Setting("theme", "auto", "Tray icon theme.", choices=("auto", "light", "dark")),
+    Setting(
+        "theme",
+        "auto",
+        "The panel the tray icon sits on: auto (ask the desktop; a look for any panel when it "
+        "cannot tell), light-panel (dark bars) or dark-panel (light bars).",
+        choices=("auto", "light-panel", "dark-panel"),
+    ),
     Setting("codex_homes", [], "Codex homes to read; empty means $CODEX_HOME or ~/.codex."),
     Setting("codex_path", "", "Path of the codex executable; empty means search PATH."),
     Setting("cost_days", 30, "Days of history in the cost summary.", minimum=1, maximum=365),

@@ -1,13 +1,16 @@
-"""The tray menu as plain data: rows with texts, states and actions, and no pystray in sight.
+"""The tray menu as plain data: rows with texts, states and actions, and no toolkit in sight.
 
-The backend turns these rows into native menu items; tests read them directly. Read-only rows
-have no action and show disabled. Actions are values (`Action("set_source", "oauth")`) that the
-app dispatches, so the model never calls back into the app.
+The backends (dbusmenu, pystray) turn these rows into native menu items; tests read them
+directly. Every text row is a normal, enabled item so it reads at full contrast (disabled grey
+is about 3:1): the figure rows open the Codex usage page, other information rows do nothing
+when clicked. Actions are values (`Action("set_source", "oauth")`) that the app dispatches, so
+the model never calls back into the app. Texts shown here carry no backticks and no raw error
+numbers, and long paths wrap at their separators.
 """
 
 from __future__ import annotations
 
-import textwrap
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +19,7 @@ from typing import Any
 
 from codexbar import formatting as fmt
 from codexbar.errors import SourceError
-from codexbar.models import RateWindow, UsageSnapshot
+from codexbar.models import CreditPool, LimitResets, RateWindow, UsageSnapshot
 from codexbar.report import display_windows, window_line_parts
 
 USAGE_DASHBOARD_URL = "https://chatgpt.com/codex/settings/usage"
@@ -42,14 +45,15 @@ class Action:
 @dataclass(frozen=True)
 class Row:
     text: str
-    action: Action | None = None  # None: a read-only (disabled) row
+    action: Action | None = None  # None: an information row; clicking it does nothing
     checked: bool | None = None  # None: no check mark at all
     radio: bool = False
     submenu: tuple[Row, ...] | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.action is not None or bool(self.submenu)
+        """Always: information rows are normal items too, read at full contrast."""
+        return not self.is_separator
 
     @property
     def is_separator(self) -> bool:
@@ -108,27 +112,103 @@ def window_row_text(window: RateWindow, now: datetime, show_used: bool) -> str:
     return f"{window.label}: {amount}" + (f" · {reset}" if reset else "")
 
 
+_BACKTICKED = re.compile(r"`([^`]*)`")
+_ERRNO = re.compile(r"\s*(\[Errno -?\d+\]|\(os error -?\d+\)|\berrno -?\d+:?)\s*", re.IGNORECASE)
+
+
+def plain(text: str) -> str:
+    """A message as the tray shows it: `codex login` becomes “codex login”, and raw error
+    numbers (`[Errno 13]`) go; the words around them already say what happened."""
+    text = _BACKTICKED.sub(lambda m: f"“{m.group(1)}”", text).replace("`", "")
+    return " ".join(_ERRNO.sub(" ", text).split())
+
+
+def wrap_text(text: str, width: int = _WRAP) -> list[str]:
+    """Lines of at most `width` characters, broken at spaces; a path too long for the line
+    breaks after a `/` (or `\\`), and only a single name longer than a line is cut anywhere."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        joint = " " if line else ""
+        while word:
+            room = width - len(line) - len(joint)
+            if len(word) <= room:
+                line, word = line + joint + word, ""
+                break
+            cut = max(word.rfind("/", 0, room), word.rfind("\\", 0, room)) + 1
+            if cut > 0:
+                line, word = line + joint + word[:cut], word[cut:]
+            elif not line:  # one name longer than a line: cut it where the line ends
+                line, word = word[:width], word[width:]
+            lines.append(line)
+            line, joint = "", ""
+    if line:
+        lines.append(line)
+    return lines or [text]
+
+
 def _wrapped(text: str) -> list[Row]:
-    return [Row(line) for line in textwrap.wrap(text, _WRAP) or [text]]
+    return [Row(line) for line in wrap_text(plain(text))]
+
+
+def short_date(moment: datetime) -> str:
+    """`Dec 1` in local time (no leading zero, no year: these dates are weeks away at most)."""
+    local = moment.astimezone()
+    return f"{local:%b} {local.day}"
+
+
+def pool_row_text(pool: CreditPool, now: datetime, show_used: bool) -> str:
+    """`Monthly credits: 31% used · resets Dec 1` (or `69% left`)."""
+    amount = (
+        f"{fmt.percent(pool.used_percent)} used"
+        if show_used
+        else f"{fmt.percent(pool.remaining_percent)} left"
+    )
+    if pool.resets_at is None:
+        return f"{pool.label}: {amount}"
+    if pool.reset_passed:
+        # The shared wording for a reading older than its reset, as for the windows.
+        stand_in = RateWindow(pool.used_percent, None, pool.resets_at, reset_passed=True)
+        _, reset = window_line_parts(stand_in, now, show_used=show_used)
+    else:
+        reset = f"resets {short_date(pool.resets_at)}"
+    return f"{pool.label}: {amount} · {reset}"
+
+
+def limit_resets_text(resets: LimitResets) -> str:
+    """`Limit resets: 1 available (expires Dec 9)`."""
+    text = f"Limit resets: {resets.available} available"
+    if resets.expires_at is not None:
+        text += f" (expires {short_date(resets.expires_at)})"
+    return text
 
 
 def usage_rows(state: TrayState, now: datetime) -> list[Row]:
     snapshot = state.snapshot
-    rows = [Row(header_text(snapshot))]
+    figure = Action("dashboard")  # a click on a figure opens the Codex usage page
+    rows = [Row(header_text(snapshot), figure)]
     if snapshot is not None:  # a reading kept since before its reset says so
         snapshot = snapshot.with_reset_flags(now)
     if snapshot is None:
         if state.error is None:
             rows.append(Row("Refreshing…" if state.refreshing else "No usage yet"))
         return rows
-    rows += [Row(window_row_text(w, now, state.show_used)) for w in display_windows(snapshot)]
-    if not snapshot.windows:
+    if snapshot.blocked:
+        rows += [Row(r.text, figure) for r in _wrapped(f"Blocked: {snapshot.blocked}")]
+    rows += [
+        Row(window_row_text(w, now, state.show_used), figure) for w in display_windows(snapshot)
+    ]
+    if snapshot.credit_pool is not None:
+        rows.append(Row(pool_row_text(snapshot.credit_pool, now, state.show_used), figure))
+    if not snapshot.windows and snapshot.credit_pool is None:
         rows.append(Row("Limits not available for this account"))
     credits = snapshot.credits
     if credits is not None and credits.unlimited:
-        rows.append(Row("Credits: unlimited"))
+        rows.append(Row("Credits: unlimited", figure))
     elif credits is not None and credits.balance is not None:
-        rows.append(Row(f"Credits: {fmt.credits_balance(credits.balance)}"))
+        rows.append(Row(f"Credits: {fmt.credits_balance(credits.balance)}", figure))
+    if snapshot.limit_resets is not None and snapshot.limit_resets.available > 0:
+        rows.append(Row(limit_resets_text(snapshot.limit_resets), figure))
     return rows
 
 
@@ -215,6 +295,37 @@ def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
         Row("Quit", Action("quit")),
     ]
     return tuple(rows)
+
+
+@dataclass(frozen=True)
+class Tooltip:
+    """What hovering the icon shows: a title and one line per figure (SNI's ToolTip)."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> str:
+        return "\n".join(self.lines)
+
+
+def tooltip(state: TrayState, now: datetime, *, stale: bool) -> Tooltip:
+    """`Codex usage` over `Session: 82% left · resets in 1h 50m` / `Weekly: 55% left · …`; a
+    stale reading adds what failed and how old the figures are."""
+    rows = [r.text for r in usage_rows(state, now)[1:]]
+    lines = list(rows)
+    if state.snapshot is None and state.error is not None:
+        lines.append(plain(state.error.message))
+    elif state.snapshot is not None and stale:
+        if state.error is not None:
+            lines.append(plain(state.error.message))
+        lines.append(f"Reading from {fmt.age(state.snapshot.observed_at, now)}")
+    title = "Codex usage"
+    if state.snapshot is not None and state.snapshot.blocked:
+        title = "Codex usage — blocked"
+    elif stale:
+        title = "Codex usage — stale"
+    return Tooltip(title, tuple(lines))
 
 
 def short_note(error: SourceError | None) -> str | None:
