@@ -59,7 +59,11 @@ def test_a_refresh_draws_the_menu_icon_and_tooltip(oauth_home, backend):
     assert texts[2].startswith("Weekly: 55% left · resets in")
     assert "Updated just now via OAuth" in texts
     image, title, _ = tray.updates[-1]
-    assert title == "Codex: 5h 82% · week 55%" and image.size == (36, 36)
+    assert title == "Codex: session 82% left · weekly 55% left" and image.size == (36, 36)
+    tip = tray.views[-1].tooltip
+    assert tip.title == "Codex usage"
+    assert tip.lines[0].startswith("Session: 82% left · resets in")
+    assert tip.lines[1].startswith("Weekly: 55% left · resets in")
     assert Store().last_snapshot().source == "oauth"
     app.cost.join(5)
     assert "Today: $1.23 · 456K tokens" in tray.texts
@@ -114,7 +118,7 @@ def test_menu_actions_write_settings(oauth_home):
 def test_notification_on_a_threshold_crossing(oauth_home, backend):
     app, _tray = make(notifier=None)
     sent = []
-    app.notifier.send = lambda title, body: sent.append(title) or True
+    app.notifier.send = lambda title, body, icon=None: sent.append(title) or True
     app.refresh_once()  # baseline
     body = json.loads(json.dumps(WHAM))
     body["rate_limit"]["primary_window"]["used_percent"] = 85

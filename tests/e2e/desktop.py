@@ -128,7 +128,7 @@ def contrasting_pixels(
     region = image.crop(box).convert("RGB")
     cache: dict[tuple[int, int, int], bool] = {}
     count = 0
-    for pixel in region.getdata():
+    for pixel in region.get_flattened_data():
         if pixel not in cache:
             cache[pixel] = contrast(pixel, background) >= 3.0
         count += cache[pixel]
@@ -142,7 +142,10 @@ def differing_box(
     region = image.crop(box).convert("RGB")
     mask = Image.new("L", region.size, 0)
     mask.putdata(
-        [255 if max(abs(p[i] - background[i]) for i in range(3)) > 24 else 0 for p in region.getdata()]
+        [
+            255 if max(abs(p[i] - background[i]) for i in range(3)) > 24 else 0
+            for p in region.get_flattened_data()
+        ]
     )
     found = mask.getbbox()
     if found is None:

@@ -17,11 +17,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Annotated, Any
 
 import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr, DBusUInt32
+from dbus_fast.service import ServiceInterface, method
 from PIL import Image
 
 from tests.conftest import FIXTURES, point_home_at, write_fresh_auth
@@ -40,6 +44,10 @@ from tests.e2e.desktop import (
 )
 from tests.fake_backend import Reply
 from tests.tray_helpers import fresh_wham
+
+Strings = Annotated[list[str], DBusSignature("as")]
+Hints = Annotated[dict[str, Any], DBusSignature("a{sv}")]
+ServerInfo = Annotated[list[str], DBusSignature("ssss")]
 
 USAGE_PATH = "/backend-api/wham/usage"
 PANEL_HEIGHT = 30
@@ -83,9 +91,7 @@ def write_panel_config(xdg_config: Path, background: tuple[int, int, int]) -> No
     folder = xdg_config / "xfce4" / "xfconf" / "xfce-perchannel-xml"
     folder.mkdir(parents=True, exist_ok=True)
     r, g, b = (f"{c / 255:.4f}" for c in background)
-    (folder / "xfce4-panel.xml").write_text(
-        PANEL_XML.format(height=PANEL_HEIGHT, r=r, g=g, b=b)
-    )
+    (folder / "xfce4-panel.xml").write_text(PANEL_XML.format(height=PANEL_HEIGHT, r=r, g=g, b=b))
 
 
 # -- a D-Bus client, as the panel is one ---------------------------------------------------------
@@ -168,7 +174,8 @@ def labels(layout) -> list[str]:
 
 
 @contextlib.contextmanager
-def xfce_desktop(tmp_path: Path, background: tuple[int, int, int]):
+def desktop_bus(tmp_path: Path, background: tuple[int, int, int]):
+    """Xvfb and a session bus, set up for an xfce4-panel on `background` (not started)."""
     require(("Xvfb", "xfce4-panel", "xfconf-query", "dbus-daemon", "xdotool", "import"))
     xdg = tmp_path / "xdg"
     write_panel_config(xdg, background)
@@ -181,21 +188,33 @@ def xfce_desktop(tmp_path: Path, background: tuple[int, int, int]):
             "XDG_CURRENT_DESKTOP": "XFCE",
         }
         with session_bus(base) as env:
-            panel = subprocess.Popen(
-                ["xfce4-panel", "--disable-wm-check"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            try:
-                address = env["DBUS_SESSION_BUS_ADDRESS"]
-                wait(lambda: watcher_present(address), "xfce4-panel's StatusNotifierWatcher", 30)
-                yield env
-            finally:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(panel.pid, signal.SIGTERM)
-                stop(panel)
+            yield env
+
+
+@contextlib.contextmanager
+def xfce_panel(env: dict[str, str]):
+    panel = subprocess.Popen(
+        ["xfce4-panel", "--disable-wm-check"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        address = env["DBUS_SESSION_BUS_ADDRESS"]
+        wait(lambda: watcher_present(address), "xfce4-panel's StatusNotifierWatcher", 30)
+        yield panel
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(panel.pid, signal.SIGTERM)
+        stop(panel)
+        wait(lambda: not watcher_present(env["DBUS_SESSION_BUS_ADDRESS"]), "the panel to go", 20)
+
+
+@contextlib.contextmanager
+def xfce_desktop(tmp_path: Path, background: tuple[int, int, int]):
+    with desktop_bus(tmp_path, background) as env, xfce_panel(env):
+        yield env
 
 
 def watcher_present(address: str) -> bool:
@@ -218,7 +237,7 @@ def watcher_present(address: str) -> bool:
 
 
 @contextlib.contextmanager
-def tray_app(env: dict[str, str], tmp_path: Path, backend):
+def tray_app(env: dict[str, str], tmp_path: Path, backend, outputs: list[str] | None = None):
     backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / "wham_usage.json"))
     home = tmp_path / "home"
     write_fresh_auth(home)
@@ -249,6 +268,8 @@ def tray_app(env: dict[str, str], tmp_path: Path, backend):
             os.killpg(app.pid, signal.SIGKILL)
             output, _ = app.communicate()
         print(output[-3000:])
+        if outputs is not None:
+            outputs.append(output)
     assert "Traceback" not in output
 
 
@@ -286,7 +307,7 @@ def test_default_backend_is_an_sni_item_the_panel_shows(tmp_path, backend):
             body = await _call(bus, service, item["Menu"], MENU, "GetLayout", "iias", (0, -1, []))
             return body
 
-        revision, tree = on_bus(address, layout)
+        _revision, tree = on_bus(address, layout)
         rows = labels(tree)
         assert any(r.startswith("Session: 82% left") for r in rows), rows
         refresh_id = find_label(tree, "Refresh now")
@@ -321,6 +342,88 @@ def test_the_icon_reads_on_a_dark_xfce_panel(tmp_path, backend, background):
         backend.wait_for_requests(1, timeout=30)
         _wait_for_drawn_icon(env, shots / "xfce-dark.png", background)
         _assert_icon_visible(_panel_screenshot(env, shots / "xfce-dark.png"), background)
+
+
+class Notifications(ServiceInterface):
+    """The desktop's notification server (none is installed here): records what it is asked
+    to show."""
+
+    def __init__(self) -> None:
+        super().__init__("org.freedesktop.Notifications")
+        self.shown: list[tuple[str, str]] = []
+
+    @method()
+    def Notify(
+        self,
+        app_name: DBusStr,
+        replaces_id: DBusUInt32,
+        app_icon: DBusStr,
+        summary: DBusStr,
+        body: DBusStr,
+        actions: Strings,
+        hints: Hints,
+        expire_timeout: DBusInt32,
+    ) -> DBusUInt32:
+        self.shown.append((summary, body))
+        return len(self.shown)
+
+    @method()
+    def GetCapabilities(self) -> Strings:
+        return ["body"]
+
+    @method()
+    def GetServerInformation(self) -> ServerInfo:
+        return ["test", "codexbar", "1", "1.2"]
+
+
+@contextlib.contextmanager
+def notification_server(address: str):
+    server = Notifications()
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    stopped = asyncio.Event()
+
+    async def serve():
+        bus = await MessageBus(bus_address=address).connect()
+        bus.export("/org/freedesktop/Notifications", server)
+        await bus.request_name("org.freedesktop.Notifications")
+        ready.set()
+        await stopped.wait()
+        bus.disconnect()
+
+    thread = threading.Thread(target=lambda: loop.run_until_complete(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(10), "the notification server did not start"
+    try:
+        yield server
+    finally:
+        loop.call_soon_threadsafe(stopped.set)
+        thread.join(5)
+
+
+def test_without_a_tray_it_says_so_once_then_appears_and_survives_a_panel_restart(
+    tmp_path, backend
+):
+    outputs: list[str] = []
+    with (
+        desktop_bus(tmp_path, DARK_PANEL) as env,
+        notification_server(env["DBUS_SESSION_BUS_ADDRESS"]) as notifications,
+        tray_app(env, tmp_path, backend, outputs),
+    ):
+        address = env["DBUS_SESSION_BUS_ADDRESS"]
+        wait(lambda: bool(notifications.shown), "the no-tray notification", 30)
+        title, body = notifications.shown[0]
+        assert title == "codexbar: no tray to show its icon in"
+        assert "AppIndicator extension" in body and "gnome-extensions enable" in body
+        backend.wait_for_requests(1, timeout=30)  # it keeps running, and refreshing
+        for start in ("first", "restarted"):
+            with xfce_panel(env):
+                wait(lambda: bool(registered_items(address)), f"registration ({start} panel)", 30)
+                assert any("StatusNotifierItem" in entry for entry in registered_items(address))
+    assert len(notifications.shown) == 1, notifications.shown  # said once, not per panel
+    output = outputs[0]
+    assert output.count("codexbar: no tray to show its icon in") == 1
+    assert "tray backend: sni" in output
 
 
 def _panel_screenshot(env, path: Path) -> Image.Image:
