@@ -151,6 +151,17 @@ def missing_packages_hint() -> str:
     )
 
 
+# GTK's stock icon sizes: a status icon shows a pixbuf at the largest of these that fits its
+# size (GtkStatusIcon's round_pixel_size), scaling anything bigger down and blurring it.
+GTK_ICON_SIZES = (16, 24, 32, 48)
+
+
+def gtk_pixel_size(allotted: int) -> int:
+    if allotted < 16:
+        return 64  # not docked yet: a size-changed signal follows
+    return max(size for size in GTK_ICON_SIZES if size <= allotted)
+
+
 class PystrayTray:
     """A tray icon with a menu of `Row`s; `on_action` receives the chosen `Action`."""
 
@@ -176,14 +187,13 @@ class PystrayTray:
         return bool(self._icon.HAS_NOTIFICATION)
 
     def icon_size(self) -> int:
-        """The pixel size to draw at: the GTK status icon's real size once docked, else 64
-        (AppIndicator hosts and Windows scale a 64-px image down)."""
+        """The pixel size to draw at, so that nothing scales the image: for a docked GTK status
+        icon, the GTK icon size it rounds its allotted size down to; else 64 (AppIndicator
+        hosts and Windows scale a 64-px image down)."""
         status_icon = getattr(self._icon, "_status_icon", None)
         if status_icon is not None:
             try:
-                size = int(status_icon.get_size())
-                if size >= 16:
-                    return size
+                return gtk_pixel_size(int(status_icon.get_size()))
             except Exception:
                 pass
         return 64
@@ -212,7 +222,9 @@ class PystrayTray:
 
     def update(self, view: Any) -> None:
         """Safe from any thread: the GTK backends marshal onto their main loop."""
-        self._draw(view.drawing.image(self.icon_size()), view.title, view.rows)
+        size = self.icon_size()
+        log.debug("drawing the tray icon at %d px", size)
+        self._draw(view.drawing.image(size), view.title, view.rows)
 
     def _draw(self, image: Image.Image, title: str, rows: Sequence[Row]) -> None:
         self._icon.icon = image
@@ -259,8 +271,8 @@ class PystrayTray:
             return pystray.Menu.SEPARATOR
         if row.submenu:
             return pystray.MenuItem(row.text, pystray.Menu(*[self._item(r) for r in row.submenu]))
-        if row.action is None:
-            return pystray.MenuItem(row.text, None, enabled=False)
+        if row.action is None:  # information: a normal item at full contrast, a no-op click
+            return pystray.MenuItem(row.text, lambda: None)
         checked = row.checked
         return pystray.MenuItem(
             row.text,

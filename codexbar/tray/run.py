@@ -98,7 +98,7 @@ def _run(backend: str, homes: tuple[str, ...], holder: dict[str, object]) -> Sta
     tray_app = TrayApp(app, tray)
     holder["app"] = tray_app
     if hasattr(tray, "on_size_changed"):  # pystray's GTK icon: redraw at the docked size
-        tray.on_size_changed(lambda: tray_app.redraw())
+        tray.on_size_changed(lambda: tray_app.redraw(force=True))
         tray.open_menu_on_left_click()
 
     def on_signal(signum, frame) -> None:  # Ctrl-C or a logout's SIGTERM: quit cleanly

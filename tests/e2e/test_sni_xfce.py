@@ -176,7 +176,9 @@ def labels(layout) -> list[str]:
 @contextlib.contextmanager
 def desktop_bus(tmp_path: Path, background: tuple[int, int, int]):
     """Xvfb and a session bus, set up for an xfce4-panel on `background` (not started)."""
-    require(("Xvfb", "xfce4-panel", "xfconf-query", "dbus-daemon", "xdotool", "import"))
+    require(
+        ("Xvfb", "xfce4-panel", "xfconf-query", "dbus-daemon", "xdotool", "import", "tesseract")
+    )
     xdg = tmp_path / "xdg"
     write_panel_config(xdg, background)
     with xvfb() as x_env:
@@ -330,7 +332,42 @@ def test_default_backend_is_an_sni_item_the_panel_shows(tmp_path, backend):
         assert len(backend.requests) > before, "Refresh now did not fetch"
 
         panel_shot = _panel_screenshot(env, shots / "xfce-light.png")
-        _assert_icon_visible(panel_shot, LIGHT_PANEL)
+        box = _assert_icon_visible(panel_shot, LIGHT_PANEL)
+        _left_click_shows_the_menu(env, box, shots)
+
+
+def _left_click_shows_the_menu(env, box, shots: Path) -> None:
+    """ItemIsMenu: the panel opens our dbusmenu on a left click and draws its rows."""
+    cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+    subprocess.run(
+        ["xdotool", "mousemove", str(cx), str(cy), "click", "1"], env=env, check=True, timeout=10
+    )
+    region_path = shots / "xfce-menu-region.png"
+
+    def menu_drawn() -> bool:
+        shot = screenshot(env, shots / "xfce-menu.png")
+        region = shot.crop((0, PANEL_HEIGHT, shot.width, shot.height))
+        return region.convert("L").getextrema()[1] > 100
+
+    wait(menu_drawn, "the panel to draw the menu", 15)
+    import time
+
+    time.sleep(0.5)
+    shot = screenshot(env, shots / "xfce-menu.png")
+    region = shot.crop((0, PANEL_HEIGHT, shot.width, shot.height)).convert("L")
+    big = region.point(lambda v: 0 if v < 160 else 255).resize(
+        (region.width * 3, region.height * 3), Image.LANCZOS
+    )
+    big.save(region_path)
+    ocr = subprocess.run(
+        ["tesseract", str(region_path), "-", "--psm", "6"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    (shots / "xfce-menu.txt").write_text(ocr)
+    flat = " ".join(ocr.split())
+    assert "82% left" in flat and "Refresh now" in flat and "Quit" in flat, flat
 
 
 @pytest.mark.parametrize("background", [DARK_PANEL], ids=["dark"])
@@ -441,10 +478,11 @@ def _wait_for_drawn_icon(env, path: Path, background) -> None:
     wait(drawn, "the icon in the panel", 30)
 
 
-def _assert_icon_visible(image: Image.Image, background: tuple[int, int, int]) -> None:
+def _assert_icon_visible(image: Image.Image, background: tuple[int, int, int]):
     box = differing_box(image, (0, 0, image.width, PANEL_HEIGHT), background)
     assert box is not None, "nothing drawn on the panel"
     width, height = box[2] - box[0], box[3] - box[1]
     assert 12 <= width <= 40 and 8 <= height <= PANEL_HEIGHT, box
     strong = contrasting_pixels(image, box, background)
     assert strong >= 0.25 * width * height, (strong, box)
+    return box
