@@ -129,6 +129,23 @@ def test_notification_on_a_threshold_crossing(oauth_home, backend):
     assert sent == ["Codex session window: 15% left"]
 
 
+def test_used_up_raises_attention_and_its_notification_shows_the_red_icon(oauth_home, backend):
+    app, tray = make(notifier=None)
+    sent = []
+    app.notifier.send = lambda title, body, icon=None: sent.append((title, icon)) or True
+    app.refresh_once()  # baseline
+    assert not tray.views[-1].drawing.state.needs_attention
+    body = json.loads(json.dumps(WHAM))
+    body["rate_limit"]["primary_window"]["used_percent"] = 100
+    backend.routes[USAGE_PATH] = Reply(200, body)
+    app.refresh_once()
+    view = tray.views[-1]
+    assert view.drawing.state.needs_attention and view.drawing.state.top.level == "out"
+    ((title, icon),) = sent
+    assert title == "Codex session window used up"
+    assert icon is not None and icon.exists() and icon.suffix == ".png"
+
+
 def test_quit_stops_every_thread_quickly(oauth_home):
     app, tray = make(tick_seconds=0.05)
     app.start()
