@@ -132,9 +132,9 @@ class StatusNotifierItem(ServiceInterface):
 
     @dbus_property(access=PropertyAccess.READ)
     def AttentionIconPixmap(self) -> Pixmaps:
-        # The icon itself already shows the alarm (red bars); hosts that swap in the attention
-        # icon must show the same figures, not a generic one.
-        return self.pixmaps
+        # Empty on purpose: the icon itself shows the alarm (red bars), and hosts fall back to
+        # it while the status is NeedsAttention. A copy would double every icon transfer.
+        return []
 
     @dbus_property(access=PropertyAccess.READ)
     def AttentionMovieName(self) -> DBusStr:
@@ -187,6 +187,43 @@ class StatusNotifierItem(ServiceInterface):
     @signal()
     def NewStatus(self) -> DBusStr:
         return self.status
+
+
+class _PatientSocket:
+    """The bus socket as dbus-fast's writer sees it, with a full send buffer reported as
+    "0 bytes sent" (so the writer waits until the socket is writable and goes on) instead of
+    a BlockingIOError, which dbus-fast treats as a lost connection: the icon would vanish when
+    a slow panel falls ~200 KB behind (the bug dbus-fast inherited from dbus-next, issue 153
+    there). Our pixmaps make that reachable: all sizes of one icon are 35 KB."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+
+    def send(self, data: Any) -> int:
+        try:
+            return self._sock.send(data)
+        except BlockingIOError:
+            return 0
+
+    def sendmsg(self, *args: Any) -> int:
+        try:
+            return self._sock.sendmsg(*args)
+        except BlockingIOError:
+            return 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def tolerate_full_socket(bus: MessageBus) -> None:
+    """Wrap the connected bus's writer socket (see _PatientSocket). dbus-fast keeps it in a
+    private attribute; if a release renames it, nothing is wrapped and this says so."""
+    writer = getattr(bus, "_writer", None)
+    if writer is None or not hasattr(writer, "sock"):
+        log.info("dbus-fast changed: a full bus socket may drop the tray connection")
+        return
+    if not isinstance(writer.sock, _PatientSocket):
+        writer.sock = _PatientSocket(writer.sock)
 
 
 def _escape(text: str) -> str:
@@ -265,6 +302,7 @@ class SniTray:
         else:
             bus = MessageBus(bus_type=BusType.SESSION)
         self._bus = await bus.connect()
+        tolerate_full_socket(self._bus)
         self._bus.export(ITEM_PATH, self.item)
         self._bus.export(MENU_PATH, self.menu)
         await self._bus.request_name(self.bus_name)
@@ -287,7 +325,6 @@ class SniTray:
         if pixmaps != item.pixmaps:
             item.pixmaps = pixmaps
             item.NewIcon()
-            item.NewAttentionIcon()
         if (tip_title, tip_body) != (item.tooltip_title, item.tooltip_body):
             item.tooltip_title, item.tooltip_body = tip_title, tip_body
             item.NewToolTip()

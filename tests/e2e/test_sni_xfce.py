@@ -269,10 +269,12 @@ def tray_app(env: dict[str, str], tmp_path: Path, backend, outputs: list[str] | 
         except subprocess.TimeoutExpired:
             os.killpg(app.pid, signal.SIGKILL)
             output, _ = app.communicate()
+            output += "\n(did not quit within 10 s of SIGTERM)"
         print(output[-3000:])
         if outputs is not None:
             outputs.append(output)
     assert "Traceback" not in output
+    assert app.returncode == 0, f"the tray did not quit cleanly on SIGTERM ({app.returncode})"
 
 
 def test_default_backend_is_an_sni_item_the_panel_shows(tmp_path, backend):
