@@ -78,11 +78,17 @@ def test_weekly_is_tracked_separately(tmp_path):
     assert titles(p.observe(reading(10, 60), NOW)) == ["Codex weekly window: 40% left"]
 
 
-def test_notify_send_is_called_with_title_and_body(tmp_path):
+def recording_notify_send(tmp_path):
+    """A notify-send that writes its arguments, one a line, to the returned file."""
     log = tmp_path / "calls"
     script = tmp_path / "notify-send"
     script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\n')
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script, log
+
+
+def test_notify_send_is_called_with_title_and_body(tmp_path):
+    script, log = recording_notify_send(tmp_path)
     notifier = DesktopNotifier(tmp_path / "icon.png", notify_send=str(script))
     assert notifier.send("Codex session window used up", "0% left.")
     args = log.read_text().splitlines()
@@ -127,10 +133,7 @@ def test_the_notification_icon_shows_the_announced_state(tmp_path):
 
 
 def test_send_uses_the_state_icon_over_the_app_icon(tmp_path):
-    log = tmp_path / "calls"
-    script = tmp_path / "notify-send"
-    script.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {log}\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    script, log = recording_notify_send(tmp_path)
     notifier = DesktopNotifier(tmp_path / "app.png", notify_send=str(script))
     notifier.send("t", "b", icon=tmp_path / "state.png")
     assert f"--icon={tmp_path / 'state.png'}" in log.read_text().splitlines()

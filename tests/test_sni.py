@@ -20,6 +20,7 @@ from codexbar.tray.dbusmenu import MenuTree
 from codexbar.tray.icon import Drawing, icon_state
 from codexbar.tray.menu import Action, Row, Tooltip, TrayState, build_menu
 from codexbar.tray.sni import SniTray, argb_pixmap
+from tests.e2e.desktop import wait
 from tests.tray_helpers import NOW, reading
 
 ITEM = "org.kde.StatusNotifierItem"
@@ -114,17 +115,6 @@ class Client:
         return self.call(None, "/MenuBar", MENU, "GetLayout", "iias", [0, -1, []])
 
 
-def wait_for(condition, what: str, timeout: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def running(bus_address):
     actions: list[Action] = []
@@ -144,7 +134,7 @@ def running(bus_address):
 def test_properties_and_change_signals(running):
     tray, client, _ = running
     tray.update(view_of(reading()))
-    wait_for(lambda: client.prop("IconPixmap"), "the pixmaps")
+    wait(lambda: client.prop("IconPixmap"), "the pixmaps")
     pixmaps = client.prop("IconPixmap")
     assert [p[0] for p in pixmaps] == [16, 22, 24, 32, 48, 64]
     assert all(len(p[2]) == p[0] * p[1] * 4 for p in pixmaps)
@@ -155,7 +145,7 @@ def test_properties_and_change_signals(running):
     client.signals.clear()
     blocked = replace(reading(), blocked="Out of credits <for now> & more")
     tray.update(view_of(blocked))
-    wait_for(lambda: ("NewStatus", ["NeedsAttention"]) in client.signals, "NewStatus")
+    wait(lambda: ("NewStatus", ["NeedsAttention"]) in client.signals, "NewStatus")
     members = {name for name, _ in client.signals}
     assert {"NewIcon", "LayoutUpdated"} <= members
     assert client.prop("Status") == "NeedsAttention"
@@ -179,7 +169,7 @@ def test_pixmaps_are_argb_in_network_order():
 def test_menu_layout_reads_like_the_rows(running):
     tray, client, _ = running
     tray.update(view_of(reading()))
-    wait_for(lambda: len(client.layout()[1][2]) > 5, "the menu")
+    wait(lambda: len(client.layout()[1][2]) > 5, "the menu")
     _revision, (root_id, root_props, children) = client.layout()
     assert root_id == 0 and root_props["children-display"].value == "submenu"
     items = [c.value for c in children]
@@ -201,36 +191,26 @@ def test_menu_layout_reads_like_the_rows(running):
     assert shown[1]["toggle-type"].value == "checkmark" and shown[1]["toggle-state"].value == 0
 
 
+def click(client: Client, item_id: int) -> None:
+    client.call(None, "/MenuBar", MENU, "Event", "isvu", [item_id, "clicked", Variant("s", ""), 0])
+
+
 def test_clicks_reach_the_rows_actions(running):
     tray, client, actions = running
     tray.update(view_of(reading()))
-    wait_for(lambda: len(client.layout()[1][2]) > 5, "the menu")
+    wait(lambda: len(client.layout()[1][2]) > 5, "the menu")
     items = {
         c.value[1].get("label", Variant("s", "")).value: c.value[0] for c in client.layout()[1][2]
     }
-    client.call(
-        None,
-        "/MenuBar",
-        MENU,
-        "Event",
-        "isvu",
-        [items["Refresh now"], "clicked", Variant("s", ""), 0],
-    )
-    wait_for(lambda: Action("refresh") in actions, "the refresh action")
-    client.call(
-        None,
-        "/MenuBar",
-        MENU,
-        "Event",
-        "isvu",
-        [items["Session: 82% left · resets in 1h 50m"], "clicked", Variant("s", ""), 0],
-    )
-    wait_for(lambda: Action("dashboard") in actions, "the figure row's action")
+    click(client, items["Refresh now"])
+    wait(lambda: Action("refresh") in actions, "the refresh action")
+    click(client, items["Session: 82% left · resets in 1h 50m"])
+    wait(lambda: Action("dashboard") in actions, "the figure row's action")
     actions.clear()
     client.call(None, "/StatusNotifierItem", ITEM, "SecondaryActivate", "ii", [0, 0])
-    wait_for(lambda: actions == [Action("refresh")], "middle click: refresh")
+    wait(lambda: actions == [Action("refresh")], "middle click: refresh")
     client.call(None, "/StatusNotifierItem", ITEM, "Activate", "ii", [0, 0])
-    wait_for(lambda: actions[-1] == Action("dashboard"), "activate: the usage page")
+    wait(lambda: actions[-1] == Action("dashboard"), "activate: the usage page")
     missing = client.call(
         None, "/MenuBar", MENU, "EventGroup", "a(isvu)", [[[9999, "clicked", Variant("s", ""), 0]]]
     )
@@ -285,7 +265,7 @@ def test_a_panel_falling_behind_does_not_drop_the_connection(running):
     must keep answering."""
     tray, client, _ = running
     tray.update(view_of(reading()))
-    wait_for(lambda: client.prop("IconPixmap"), "the pixmaps")
+    wait(lambda: client.prop("IconPixmap"), "the pixmaps")
 
     def read() -> Message:  # one message per call: each needs its own serial
         return Message(

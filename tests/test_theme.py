@@ -104,6 +104,7 @@ def test_the_portal_is_asked_over_the_session_bus(monkeypatch):
     """A real dbus-daemon with a portal Settings object answering `color-scheme`."""
     if shutil.which("dbus-daemon") is None:
         pytest.skip("needs dbus-daemon")  # conftest fails a skip under CI=true
+
     class Settings(ServiceInterface):
         def __init__(self) -> None:
             super().__init__("org.freedesktop.portal.Settings")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -151,3 +153,36 @@ def differing_box(
     if found is None:
         return None
     return (box[0] + found[0], box[1] + found[1], box[0] + found[2], box[1] + found[3])
+
+
+@contextlib.contextmanager
+def codexbar_app(env: dict[str, str], outputs: list[str]) -> Iterator[subprocess.Popen]:
+    """`python -m codexbar -v` as a user starts it, with the default backend choice (no
+    backend forced). On leaving, SIGTERM must make it quit cleanly within 10 s; its output is
+    printed (shown with -s or on failure) and appended to `outputs`."""
+    app_env = dict(env)
+    for name in ("PYSTRAY_BACKEND", "CODEXBAR_TRAY_BACKEND"):
+        app_env.pop(name, None)
+    app = subprocess.Popen(
+        [sys.executable, "-m", "codexbar", "-v"],
+        env=app_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        yield app
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(app.pid, signal.SIGTERM)
+        try:
+            output, _ = app.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
+            output, _ = app.communicate()
+            output += "\n(did not quit within 10 s of SIGTERM)"
+        print(output[-3000:])
+        outputs.append(output)
+    assert "Traceback" not in output
+    assert app.returncode == 0, f"the tray did not quit cleanly on SIGTERM ({app.returncode})"

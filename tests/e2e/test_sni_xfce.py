@@ -16,7 +16,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,6 +31,7 @@ from tests.conftest import FIXTURES, point_home_at, write_fresh_auth
 from tests.e2e.desktop import (
     DARK_PANEL,
     LIGHT_PANEL,
+    codexbar_app,
     contrasting_pixels,
     differing_box,
     require,
@@ -240,6 +240,7 @@ def watcher_present(address: str) -> bool:
 
 @contextlib.contextmanager
 def tray_app(env: dict[str, str], tmp_path: Path, backend, outputs: list[str] | None = None):
+    outputs = [] if outputs is None else outputs
     backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / "wham_usage.json"))
     home = tmp_path / "home"
     write_fresh_auth(home)
@@ -247,34 +248,8 @@ def tray_app(env: dict[str, str], tmp_path: Path, backend, outputs: list[str] | 
     config_dir = Path(os.environ["CODEXBAR_CONFIG_DIR"])
     config_dir.mkdir(parents=True, exist_ok=True)
     (config_dir / "config.toml").write_text('source = "oauth"\n')  # the default theme: auto
-    app_env = {**env, "CODEX_HOME": str(home)}
-    for name in ("PYSTRAY_BACKEND", "CODEXBAR_TRAY_BACKEND"):
-        app_env.pop(name, None)  # the default backend choice is under test
-    app = subprocess.Popen(
-        [sys.executable, "-m", "codexbar", "-v"],
-        env=app_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = ""
-    try:
+    with codexbar_app({**env, "CODEX_HOME": str(home)}, outputs) as app:
         yield app
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(app.pid, signal.SIGTERM)
-        try:
-            output, _ = app.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
-            output, _ = app.communicate()
-            output += "\n(did not quit within 10 s of SIGTERM)"
-        print(output[-3000:])
-        if outputs is not None:
-            outputs.append(output)
-    assert "Traceback" not in output
-    assert app.returncode == 0, f"the tray did not quit cleanly on SIGTERM ({app.returncode})"
 
 
 def test_default_backend_is_an_sni_item_the_panel_shows(tmp_path, backend):
