@@ -239,9 +239,15 @@ def watcher_present(address: str) -> bool:
 
 
 @contextlib.contextmanager
-def tray_app(env: dict[str, str], tmp_path: Path, backend, outputs: list[str] | None = None):
+def tray_app(
+    env: dict[str, str],
+    tmp_path: Path,
+    backend,
+    outputs: list[str] | None = None,
+    fixture: str = "wham_usage.json",
+):
     outputs = [] if outputs is None else outputs
-    backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / "wham_usage.json"))
+    backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / fixture))
     home = tmp_path / "home"
     write_fresh_auth(home)
     point_home_at(home, backend)
@@ -356,6 +362,35 @@ def test_the_icon_reads_on_a_dark_xfce_panel(tmp_path, backend, background):
         backend.wait_for_requests(1, timeout=30)
         _wait_for_drawn_icon(env, shots / "xfce-dark.png", background)
         _assert_icon_visible(_panel_screenshot(env, shots / "xfce-dark.png"), background)
+
+
+@pytest.mark.parametrize("background", [LIGHT_PANEL, DARK_PANEL], ids=["light", "dark"])
+def test_limit_reached_is_red_and_needs_attention_in_the_panel(tmp_path, backend, background):
+    shots = shots_dir()
+    name = "light" if background == LIGHT_PANEL else "dark"
+    with (
+        xfce_desktop(tmp_path, background) as env,
+        tray_app(env, tmp_path, backend, fixture="wham_usage_limit_reached.json"),
+    ):
+        address = env["DBUS_SESSION_BUS_ADDRESS"]
+        wait(lambda: bool(registered_items(address)), "the item to register with the panel", 30)
+        service, path = item_address(registered_items(address)[0])
+
+        def attention() -> bool:
+            status = on_bus(address, lambda bus: _get(bus, service, path, ITEM, "Status"))
+            return status == "NeedsAttention"
+
+        wait(attention, "NeedsAttention for a used-up window", 30)
+        tip = on_bus(address, lambda bus: _get(bus, service, path, ITEM, "ToolTip"))
+        assert "Session: 0% left" in tip[3], tip[3]
+        image = _panel_screenshot(env, shots / f"xfce-limit-{name}.png")
+        box = _assert_icon_visible(image, background)
+        red = [
+            p
+            for p in image.crop(box).convert("RGB").get_flattened_data()
+            if p[0] >= 150 and p[1] <= 110 and p[2] <= 110
+        ]
+        assert len(red) >= 40, f"only {len(red)} red pixels in the icon at {box}"
 
 
 class Notifications(ServiceInterface):
