@@ -284,3 +284,25 @@ def test_a_panel_falling_behind_does_not_drop_the_connection(running):
     assert all(r.message_type == MessageType.METHOD_RETURN for r in replies)
     assert all(len(r.body[0].value) == 6 for r in replies)
     assert client.prop("Status") == "Active"  # still connected
+
+
+def test_a_lost_bus_connection_is_made_again(running):
+    import socket
+
+    tray, client, _ = running
+    tray.update(view_of(reading()))
+    wait(lambda: client.prop("IconPixmap"), "the pixmaps")
+    old_bus = tray._bus
+    tray._loop.call_soon_threadsafe(old_bus._sock.shutdown, socket.SHUT_RDWR)
+    wait(lambda: tray._bus is not None and tray._bus is not old_bus, "a new connection", 15)
+    blocked = replace(reading(), blocked="Out of credits")
+    tray.update(view_of(blocked))  # changes made after the reconnect reach the panel
+
+    def attention() -> bool:
+        try:
+            return client.prop("Status") == "NeedsAttention"
+        except AssertionError:  # the name is not back yet
+            return False
+
+    wait(attention, "the item on the new connection", 15)
+    assert len(client.prop("IconPixmap")) == 6

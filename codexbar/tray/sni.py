@@ -15,7 +15,7 @@ left click) opens the Codex usage page, like a click on a figure row; the middle
 
 Without a host (GNOME without the AppIndicator extension, say) the app says so once, keeps
 running, and registers as soon as a `org.kde.StatusNotifierWatcher` appears on the bus, which
-also covers a panel restart.
+also covers a panel restart. A lost bus connection is re-made every two seconds until it is back.
 
 Threads: the asyncio loop runs on the main thread; `update`, `notify` and `stop` may be called
 from any thread and hand their work to the loop.
@@ -25,6 +25,7 @@ The D-Bus signatures are the annotations (dbus-fast reads them), hence no
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -53,6 +54,7 @@ WATCHER = "org.kde.StatusNotifierWatcher"
 WATCHER_PATH = "/StatusNotifierWatcher"
 DBUS = "org.freedesktop.DBus"
 NOTIFICATIONS = "org.freedesktop.Notifications"
+RECONNECT_SECONDS = 2.0
 
 NO_HOST_TITLE = "codexbar: no tray to show its icon in"
 NO_HOST_BODY = (
@@ -297,6 +299,28 @@ class SniTray:
     async def _main(self, setup: Callable[[], None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
+        await self._connect()  # no bus at all at start: the caller reports it
+        threading.Thread(target=setup, name="codexbar-setup", daemon=True).start()
+        while True:
+            await self._register()
+            assert self._bus is not None
+            lost = asyncio.ensure_future(self._bus.wait_for_disconnect())
+            stop = asyncio.ensure_future(self._stopped.wait())
+            done, _ = await asyncio.wait({lost, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                lost.cancel()
+                self._bus.disconnect()
+                return
+            stop.cancel()
+            with contextlib.suppress(Exception):
+                lost.result()
+            log.warning("lost the session bus connection; reconnecting")
+            self._drop_bus()
+            while not await self._reconnect():
+                if self._stopped.is_set():
+                    return
+
+    async def _connect(self) -> None:
         if self._bus_address:
             bus = MessageBus(bus_address=self._bus_address)
         else:
@@ -309,19 +333,37 @@ class SniTray:
         await self._watch_for_watcher()
         if self._view is not None:
             self._apply(self._view)
-        threading.Thread(target=setup, name="codexbar-setup", daemon=True).start()
-        await self._register()
-        await self._stopped.wait()
-        self._bus.disconnect()
+
+    async def _reconnect(self) -> bool:
+        """One attempt, after a pause (a logout tears the bus down for good: then stop() comes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), RECONNECT_SECONDS)
+        if self._stopped.is_set():
+            return False
+        try:
+            await self._connect()
+        except Exception as error:
+            log.info("the session bus is not back yet: %s", error)
+            self._drop_bus()
+            return False
+        return True
+
+    def _drop_bus(self) -> None:
+        bus, self._bus = self._bus, None
+        self.registered.clear()
+        if bus is not None:
+            for path in (ITEM_PATH, MENU_PATH):
+                with contextlib.suppress(Exception):
+                    bus.unexport(path)
 
     def _apply(self, view: Any) -> None:
         self._view = view
         item, bus = self.item, self._bus
+        if bus is None:
+            return  # drawn when the bus is back
         pixmaps = [argb_pixmap(image) for image in view.drawing.pixmaps(PIXMAP_SIZES)]
         status = "NeedsAttention" if view.drawing.state.needs_attention else "Active"
         tip_title, tip_body = view.tooltip.title, _escape(view.tooltip.body)
-        if bus is None:
-            return
         if pixmaps != item.pixmaps:
             item.pixmaps = pixmaps
             item.NewIcon()
