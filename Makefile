@@ -18,23 +18,22 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-# `make run` starts the tray. On Linux it first tries (once) to build PyGObject into .venv for
-# the AppIndicator/GTK tray backends; without it pystray falls back to plain X11 (no menu).
-run: $(VENV)/.installed $(VENV)/.tray-backend
+# `make run` starts the tray. On Linux desktops with a StatusNotifierItem tray (KDE, XFCE,
+# GNOME with the AppIndicator extension, Waybar, Cinnamon, Budgie, LXQt) it needs nothing but
+# Python: the tray speaks D-Bus itself (dbus-fast, a wheel). Only XEmbed-only trays (trayer,
+# stalonetray, old panels) want PyGObject for a menu: `make xembed` builds it into .venv.
+run: $(VENV)/.installed
 	$(BIN)/codexbar $(ARGS)
 
-$(VENV)/.tray-backend: | $(BIN)/python
-	@if [ "$$(uname -s)" = Linux ] && ! $(BIN)/python -c 'import gi' 2>/dev/null; then \
-	    echo "Installing PyGObject for the tray icon (needs the system packages in the README)..."; \
-	    $(BIN)/python -m pip install --quiet 'PyGObject<3.51' || { \
-	        echo "PyGObject could not be built, so the tray falls back to a menu-less X11 icon."; \
-	        echo "Install the system packages, then run: rm $@ && make run"; \
-	        echo "  Debian/Ubuntu: sudo apt install libgirepository1.0-dev libcairo2-dev pkg-config python3-dev gir1.2-ayatanaappindicator3-0.1"; \
-	        echo "  Fedora: sudo dnf install gobject-introspection-devel cairo-gobject-devel pkgconf-pkg-config python3-devel libayatana-appindicator-gtk3"; \
-	        echo "  Arch:   sudo pacman -S gobject-introspection cairo pkgconf libayatana-appindicator"; \
-	    }; \
-	fi
-	@touch $@
+.PHONY: xembed
+xembed: $(VENV)/.installed
+	@$(BIN)/python -c 'import gi' 2>/dev/null || $(BIN)/python -m pip install --quiet 'PyGObject<3.51' || { \
+	    echo "PyGObject could not be built; install the system packages first:"; \
+	    echo "  Debian/Ubuntu: sudo apt install libgirepository1.0-dev libcairo2-dev pkg-config python3-dev gir1.2-gtk-3.0"; \
+	    echo "  Fedora: sudo dnf install gobject-introspection-devel cairo-gobject-devel pkgconf-pkg-config python3-devel gtk3"; \
+	    echo "  Arch:   sudo pacman -S gobject-introspection cairo pkgconf gtk3"; \
+	    exit 1; \
+	}
 
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check codexbar providers tests
@@ -50,7 +49,8 @@ format: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/cost_bench.py $(BENCH_ARGS)
 
-# The tray's memory/CPU soak: 500 refreshes against a local server. Not part of `make test`.
+# The tray's memory/CPU soak: `python -m codexbar` on the SNI backend, 500 refreshes clicked
+# through its D-Bus menu against a local server; reports its RSS. Not part of `make test`.
 bench-tray: $(VENV)/.installed-test
 	$(BIN)/python bench/tray_soak.py $(BENCH_ARGS)
 

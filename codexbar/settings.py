@@ -43,6 +43,8 @@ class Setting:
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
+    # Earlier names of choices, still accepted so an older settings file stays valid.
+    aliases: dict[str, str] | None = field(default=None, hash=False, compare=False)
 
     def parse_text(self, text: str) -> Any:
         """Turn what the user typed after `config set KEY` into a value of the right type."""
@@ -86,6 +88,8 @@ class Setting:
                 raise ValueError("expected a list of strings")
         elif not isinstance(value, str):
             raise ValueError("expected text")
+        if self.aliases and value in self.aliases:
+            value = self.aliases[value]
         if self.choices is not None and value not in self.choices:
             raise ValueError("expected one of " + ", ".join(map(str, self.choices)))
         return value
@@ -105,7 +109,14 @@ SETTINGS: tuple[Setting, ...] = (
         choices=(0, 1, 2, 5, 15, 30),
     ),
     Setting("show_used", False, "Show how much is used instead of how much is left."),
-    Setting("theme", "auto", "Tray icon theme.", choices=("auto", "light", "dark")),
+    Setting(
+        "theme",
+        "auto",
+        "The panel the tray icon sits on: auto (ask the desktop; a look for any panel when it "
+        "cannot tell), light-panel (dark bars) or dark-panel (light bars).",
+        choices=("auto", "light-panel", "dark-panel"),
+        aliases={"light": "light-panel", "dark": "dark-panel"},
+    ),
     Setting("codex_homes", [], "Codex homes to read; empty means $CODEX_HOME or ~/.codex."),
     Setting("codex_path", "", "Path of the codex executable; empty means search PATH."),
     Setting("cost_days", 30, "Days of history in the cost summary.", minimum=1, maximum=365),

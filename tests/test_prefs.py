@@ -47,7 +47,7 @@ def test_every_field_is_validated_before_anything_is_written(tmp_path):
     )
     assert len(result.errors) == 4
     assert any(e.startswith("Refresh every") for e in result.errors)
-    assert any("Warning thresholds" in e for e in result.errors)
+    assert any(e.startswith("Warn below (% left)") for e in result.errors)
     with pytest.raises(settings_module.SettingsError):
         save_form(result)
     assert settings_path().read_text() == '# my comment\nsource = "logs"\n'
@@ -63,7 +63,7 @@ def test_save_writes_all_values_and_keeps_comments(tmp_path):
                 "refresh_minutes": "15",
                 "notify.thresholds": "30, 10",
                 "codex_homes": f"{tmp_path}\n",
-                "theme": "light",
+                "theme": "light-panel",
                 "show_used": True,
             }
         )
@@ -73,7 +73,7 @@ def test_save_writes_all_values_and_keeps_comments(tmp_path):
     loaded = settings_module.load()
     assert loaded["source"] == "oauth" and loaded["refresh_minutes"] == 15
     assert loaded["notify.thresholds"] == [30, 10] and loaded["codex_homes"] == [str(tmp_path)]
-    assert loaded["theme"] == "light" and loaded["show_used"] is True
+    assert loaded["theme"] == "light-panel" and loaded["show_used"] is True
     assert settings_path().read_text().startswith("# my comment")
 
 
@@ -95,3 +95,39 @@ def test_manual_cookies_without_a_header_is_an_error():
 def test_bad_cookie_header_is_refused_without_quoting_it():
     result = validate_form(form(cookie_header="not a header prefs-test-secret-value"))
     assert result.errors and "prefs-test-secret-value" not in result.errors[0]
+
+
+def test_typing_mistakes_are_explained_in_words():
+    result = validate_form(
+        form(**{"refresh_minutes": "five", "cost_days": "3.5", "notify.thresholds": "50, x"})
+    )
+    assert result.errors == [
+        "Refresh every: enter a whole number",
+        "Warn below (% left): enter whole percentages between 1 and 99, separated by commas",
+        "Cost window (days): enter a whole number",
+    ]
+    assert not any("invalid literal" in e or "int()" in e for e in result.errors)
+
+
+def test_codex_cli_path_is_checked_and_saved(tmp_path):
+    wrong = validate_form(form(codex_path=str(tmp_path / "nowhere" / "codex")))
+    assert wrong.errors == [
+        "Codex CLI path: not an executable file, nor a folder that holds the codex program"
+    ]
+    program = tmp_path / "bin" / "codex"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    for typed in (str(program), str(program.parent)):  # the program, or its folder
+        right = validate_form(form(codex_path=f"  {typed} "))
+        assert right.errors == [] and right.values["codex_path"] == typed
+    save_form(validate_form(form(codex_path=str(program))))
+    assert settings_module.load()["codex_path"] == str(program)
+    assert form_from_settings(settings_module.load())["codex_path"] == str(program)
+
+
+def test_os_errors_read_as_words():
+    from codexbar.tray.prefs import in_words
+
+    error = PermissionError(13, "Permission denied", "/home/me/.config/autostart")
+    assert in_words(error) == "permission denied (/home/me/.config/autostart)"

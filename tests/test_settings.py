@@ -113,3 +113,14 @@ def test_cli_warns_about_a_broken_file_and_runs_on_defaults():
     assert result.returncode == 0
     assert result.stdout.strip() == "auto"
     assert "not valid TOML" in result.stderr and "line 1" in result.stderr
+
+
+def test_the_old_theme_names_still_load_as_the_panel_names():
+    """`light`/`dark` were renamed `light-panel`/`dark-panel`: an older file stays valid."""
+    path = paths.settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('theme = "light"\n')
+    loaded = s.load()
+    assert loaded.problems == ()
+    assert loaded.get("theme") == "light-panel"
+    assert s.lookup("theme").parse_text("dark") == "dark-panel"

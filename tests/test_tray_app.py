@@ -60,7 +60,12 @@ def test_a_refresh_draws_the_menu_icon_and_tooltip(oauth_home, backend):
     assert texts[2].startswith("Weekly: 55% left · resets in")
     assert "Updated just now via OAuth" in texts
     image, title, _ = tray.updates[-1]
-    assert title == "Codex: 5h 82% · week 55%" and image.size == (36, 36)
+    assert title == "Codex: session 82% left · weekly 55% left" and image.size == (36, 36)
+    tip = tray.views[-1].tooltip
+    assert tip.title == "Codex usage"
+    assert tip.lines[0].startswith("Session: 82% left · resets in")
+    assert tip.lines[1].strip().startswith("Pace: ")  # each window's pace follows it
+    assert tip.lines[2].startswith("Weekly: 55% left · resets in")
     assert Store().last_snapshot().source == "oauth"
     app.cost.join(5)
     assert "Today: $1.23 · 456K tokens" in tray.texts
@@ -115,7 +120,7 @@ def test_menu_actions_write_settings(oauth_home):
 def test_notification_on_a_threshold_crossing(oauth_home, backend):
     app, _tray = make(notifier=None)
     sent = []
-    app.notifier.send = lambda title, body: sent.append(title) or True
+    app.notifier.send = lambda title, body, icon=None: sent.append(title) or True
     app.refresh_once()  # baseline
     body = json.loads(json.dumps(WHAM))
     body["rate_limit"]["primary_window"]["used_percent"] = 85
@@ -126,6 +131,23 @@ def test_notification_on_a_threshold_crossing(oauth_home, backend):
     assert sent == expected
     app.refresh_once()
     assert sent == expected
+
+
+def test_used_up_raises_attention_and_its_notification_shows_the_red_icon(oauth_home, backend):
+    app, tray = make(notifier=None)
+    sent = []
+    app.notifier.send = lambda title, body, icon=None: sent.append((title, icon)) or True
+    app.refresh_once()  # baseline
+    assert not tray.views[-1].drawing.state.needs_attention
+    body = json.loads(json.dumps(WHAM))
+    body["rate_limit"]["primary_window"]["used_percent"] = 100
+    backend.routes[USAGE_PATH] = Reply(200, body)
+    app.refresh_once()
+    view = tray.views[-1]
+    assert view.drawing.state.needs_attention and view.drawing.state.top.level == "out"
+    ((title, icon),) = sent  # and no "may run out early" on top of "used up"
+    assert title == "Codex session window used up"
+    assert icon is not None and icon.exists() and icon.suffix == ".png"
 
 
 def test_quit_stops_every_thread_quickly(oauth_home):

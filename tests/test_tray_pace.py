@@ -33,9 +33,9 @@ def test_menu_has_a_pace_row_under_each_window():
 def test_tooltip_says_when_a_window_runs_out():
     snapshot = reading(90, 10)
     assert summary_line(snapshot, paces=paces(snapshot), now=NOW) == (
-        "Codex: 5h 10% · week 90% · 5h runs out in 22m"
+        "Codex: session 10% left · weekly 90% left · session runs out in 22m"
     )
-    assert summary_line(snapshot) == "Codex: 5h 10% · week 90%"
+    assert summary_line(snapshot) == "Codex: session 10% left · weekly 90% left"
     assert summary_line(snapshot, paces=paces(snapshot), now=NOW, stale=True).endswith("(stale)")
 
 

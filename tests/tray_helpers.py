@@ -52,18 +52,18 @@ def reading(
 
 
 class RecordingTray:
-    """Stands in for the pystray adapter: records what the app drew."""
+    """Stands in for a tray backend: records what the app drew, as (image, title, rows) with
+    the icon drawn at 36 px, plus the whole views."""
 
     def __init__(self) -> None:
         self.updates: list[tuple] = []
+        self.views: list = []
         self.notified: list[tuple[str, str]] = []
         self.stopped = False
 
-    def update(self, image, title, rows) -> None:
-        self.updates.append((image, title, rows))
-
-    def icon_size(self) -> int:
-        return 36
+    def update(self, view) -> None:
+        self.views.append(view)
+        self.updates.append((view.drawing.image(36), view.title, view.rows))
 
     def notify(self, title: str, body: str) -> bool:
         self.notified.append((title, body))

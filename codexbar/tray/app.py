@@ -16,6 +16,7 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,19 +34,27 @@ from codexbar.settings import Settings
 from codexbar.sources import utc_now
 from codexbar.store import Store
 from codexbar.tray import autostart
-from codexbar.tray.icon import icon_state, render_icon, state_is_stale, summary_line
+from codexbar.tray.icon import Drawing, icon_state, state_is_stale, summary_line
 from codexbar.tray.menu import (
     USAGE_DASHBOARD_URL,
     Action,
     CostFigures,
     CostView,
     Row,
+    Tooltip,
     TrayState,
     build_menu,
     short_note,
+    tooltip,
 )
-from codexbar.tray.notifications import DesktopNotifier, NotificationMemory, TransitionPlanner
+from codexbar.tray.notifications import (
+    DesktopNotifier,
+    NotificationMemory,
+    TransitionPlanner,
+    notification_icon,
+)
 from codexbar.tray.scheduler import Clock, RefreshLoop, Throttle
+from codexbar.tray.theme import panel_colour
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +63,21 @@ MENU_REFRESH_SECONDS = 60.0  # "2 min ago" and the countdowns move on
 QUIT_TIMEOUT_SECONDS = 2.0
 
 
-class Tray(Protocol):
-    """What the app needs from a tray backend (PystrayTray, or a recorder in tests)."""
+@dataclass(frozen=True)
+class View:
+    """One frame of the tray: the icon (drawn by the backend at the sizes it needs), the
+    tooltip, the one-line title and the menu rows."""
 
-    def update(self, image: Any, title: str, rows: tuple[Row, ...]) -> None: ...
-    def icon_size(self) -> int: ...
+    drawing: Drawing
+    tooltip: Tooltip
+    title: str
+    rows: tuple[Row, ...]
+
+
+class Tray(Protocol):
+    """What the app needs from a tray backend (SniTray, PystrayTray, or a recorder in tests)."""
+
+    def update(self, view: View) -> None: ...
     def notify(self, title: str, body: str) -> bool: ...
     def stop(self) -> None: ...
 
@@ -142,8 +161,7 @@ class TrayApp:
         self._watcher = threading.Thread(target=self._watch, name="codexbar-watch", daemon=True)
         self._children: list[subprocess.Popen] = []
         self.local_dashboard = LocalDashboard(app.homes)
-        self._last_rows: tuple[Row, ...] | None = None
-        self._last_icon_key: Any = None
+        self._last_view: View | None = None
         self.quitting = False
 
     # -- store -------------------------------------------------------------------------------
@@ -210,6 +228,15 @@ class TrayApp:
         if self.quitting:
             return
         with self._lock:
+            view = self.current_view()
+            if not force and view == self._last_view:
+                return  # nothing visible changed: do not close a menu the user has open
+            self._last_view = view
+        self.tray.update(view)
+
+    def current_view(self) -> View:
+        """The icon, tooltip and menu for the current state, at this moment."""
+        with self._lock:
             state, settings = self.state, self.app.settings
             now = self.now()
             stale = state.from_store or state_is_stale(
@@ -218,24 +245,27 @@ class TrayApp:
                 last_refresh_failed=state.error is not None,
                 refresh_minutes=state.refresh_minutes,
             )
-            size = self.tray.icon_size()
-            snapshot = state.snapshot.with_reset_flags(now) if state.snapshot else None
-            look = icon_state(
-                snapshot,
-                show_used=state.show_used,
-                stale=stale,
-                thresholds=settings.get("notify.thresholds"),
+            look = self._look(state.snapshot, stale, now)
+            return View(
+                drawing=Drawing(look, panel_colour(settings.get("theme"))),
+                tooltip=tooltip(state, now, stale=stale),
+                title=summary_line(
+                    state.snapshot,
+                    show_used=state.show_used,
+                    stale=stale,
+                    paces=state.paces,
+                    now=now,
+                ),
+                rows=build_menu(state, now),
             )
-            rows = build_menu(state, now)
-            title = summary_line(
-                state.snapshot, show_used=state.show_used, stale=stale, paces=state.paces, now=now
-            )
-            key = (look, size, settings.get("theme"), title)
-            if not force and rows == self._last_rows and key == self._last_icon_key:
-                return  # nothing visible changed: do not close a menu the user has open
-            self._last_rows, self._last_icon_key = rows, key
-        image = render_icon(look, size, settings.get("theme"))
-        self.tray.update(image, title, rows)
+
+    def _look(self, snapshot: UsageSnapshot | None, stale: bool, now: datetime):
+        return icon_state(
+            snapshot.with_reset_flags(now) if snapshot else None,
+            show_used=self.state.show_used,
+            stale=stale,
+            thresholds=self.app.settings.get("notify.thresholds"),
+        )
 
     # -- refreshing --------------------------------------------------------------------------
 
@@ -296,8 +326,11 @@ class TrayApp:
                 return
         if not self.app.settings.get("notify.enabled"):
             return  # still remembered above, so switching them on does not replay old news
+        if not notices:
+            return
+        icon = notification_icon(self._look(snapshot, False, self.now()))  # the announced state
         for notice in notices:
-            self.notifier.send(notice.title, notice.body)
+            self.notifier.send(notice.title, notice.body, icon=icon)
 
     def _source_notes(self) -> dict[str, str]:
         ctx = self.app.context(interactive=False)

@@ -1,10 +1,13 @@
-"""The pystray adapter: picks a backend, turns menu rows into pystray items, shows the icon.
+"""Picking the tray backend, and the pystray adapter (the only module that imports pystray).
 
-The only module that imports pystray. On Linux the backend is AppIndicator (StatusNotifierItem:
-the one that works on GNOME Wayland with the AppIndicator extension, and on KDE) when PyGObject
-and (Ayatana)AppIndicator are importable, else GTK (XEmbed), else Xorg; PYSTRAY_BACKEND overrides.
-The choice is made here, before pystray is imported, because pystray's own fallback cannot catch
-the Xorg backend's display error.
+On Linux the default is our own StatusNotifierItem (codexbar.tray.sni) whenever a
+`org.kde.StatusNotifierWatcher` is on the session bus (KDE, XFCE, GNOME with the AppIndicator
+extension, Waybar, Cinnamon, Budgie, LXQt). Without one, an XEmbed tray (trayer, stalonetray,
+old panels) gets pystray's GTK backend, or its plain X11 one without PyGObject. With neither,
+the SNI backend still starts: it says there is no tray and shows the icon once one appears.
+Windows and macOS use pystray. CODEXBAR_TRAY_BACKEND (sni, appindicator, gtk, xorg, …) or
+PYSTRAY_BACKEND forces a choice. The choice is made before pystray is imported, because
+pystray's own fallback cannot catch the Xorg backend's display error.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from codexbar.tray.menu import Action, Row
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
+BACKENDS = ("sni", "appindicator", "gtk", "xorg", "win32", "darwin", "dummy")
+SNI_WATCHER = "org.kde.StatusNotifierWatcher"
 
 
 def has_display(env: Mapping[str, str] | None = None, platform: str | None = None) -> bool:
@@ -60,15 +64,54 @@ def _probe_gtk() -> bool:
     return bool(result[0] if isinstance(result, tuple) else result)
 
 
+def _probe_sni_watcher() -> bool:
+    try:
+        from codexbar.tray.sni import session_bus_has
+    except ImportError:  # dbus-fast missing (a non-Linux install)
+        return False
+    return session_bus_has(SNI_WATCHER) is True
+
+
+def _probe_session_bus() -> bool:
+    try:
+        from codexbar.tray.sni import session_bus_has
+    except ImportError:
+        return False
+    return session_bus_has("org.freedesktop.DBus") is not None
+
+
+def _probe_xembed_tray() -> bool:
+    """Whether an XEmbed tray manager (the `_NET_SYSTEM_TRAY_S<n>` selection owner) runs."""
+    from Xlib import X, display
+
+    connection = display.Display()
+    try:
+        screen = connection.get_default_screen()
+        atom = connection.intern_atom(f"_NET_SYSTEM_TRAY_S{screen}")
+        return connection.get_selection_owner(atom) != X.NONE
+    finally:
+        connection.close()
+
+
+DEFAULT_PROBES: dict[str, Callable[[], bool]] = {
+    "sni_watcher": _probe_sni_watcher,
+    "xembed_tray": _probe_xembed_tray,
+    "session_bus": _probe_session_bus,
+    "appindicator": _probe_appindicator,
+    "gtk": _probe_gtk,
+}
+
+
 def choose_backend(
     env: Mapping[str, str] | None = None,
     platform: str | None = None,
     probes: Mapping[str, Callable[[], bool]] | None = None,
 ) -> str | None:
-    """The pystray backend name to use, or None when no tray can be shown here."""
+    """The tray backend to use (`sni` or a pystray backend name), or None when no tray can be
+    shown here."""
     env = os.environ if env is None else env
     platform = platform or sys.platform
-    forced = env.get("PYSTRAY_BACKEND", "").strip()
+    forced = env.get("CODEXBAR_TRAY_BACKEND", "").strip() or env.get("PYSTRAY_BACKEND", "").strip()
     if forced:
         return forced
     if platform == "win32":
@@ -77,23 +120,46 @@ def choose_backend(
         return "darwin"
     if not has_display(env, platform):
         return None
-    probes = probes or {"appindicator": _probe_appindicator, "gtk": _probe_gtk}
-    for name in ("appindicator", "gtk"):
+    probes = {**DEFAULT_PROBES, **(probes or {})}
+
+    def probe(name: str) -> bool:
         try:
-            if probes[name]():
-                return name
-        except Exception:  # a broken GObject install is a reason to fall back, not to crash
-            log.debug("backend %s unusable", name, exc_info=True)
+            return bool(probes[name]())
+        except Exception:  # a broken desktop component is a reason to fall back, not to crash
+            log.debug("tray probe %s failed", name, exc_info=True)
+            return False
+
+    if probe("sni_watcher"):
+        return "sni"
+    if env.get("DISPLAY") and probe("xembed_tray"):
+        return "gtk" if probe("gtk") else "xorg"
+    if probe("session_bus"):
+        return "sni"  # no tray yet: say so, and appear when one starts
+    for name in ("appindicator", "gtk"):
+        if probe(name):
+            return name
     return "xorg" if env.get("DISPLAY") else None
 
 
 def missing_packages_hint() -> str:
     return (
-        "For the best tray support install PyGObject and Ayatana AppIndicator: on Debian/Ubuntu "
+        "An XEmbed tray (trayer, stalonetray, old panels) needs PyGObject for a menu: on "
+        "Debian/Ubuntu "
         "`sudo apt install libgirepository1.0-dev libcairo2-dev pkg-config python3-dev "
         "gir1.2-ayatanaappindicator3-0.1` then `.venv/bin/pip install 'PyGObject<3.51'` "
         "(see the README for Fedora and Arch)."
     )
+
+
+# GTK's stock icon sizes: a status icon shows a pixbuf at the largest of these that fits its
+# size (GtkStatusIcon's round_pixel_size), scaling anything bigger down and blurring it.
+GTK_ICON_SIZES = (16, 24, 32, 48)
+
+
+def gtk_pixel_size(allotted: int) -> int:
+    if allotted < 16:
+        return 64  # not docked yet: a size-changed signal follows
+    return max(size for size in GTK_ICON_SIZES if size <= allotted)
 
 
 class PystrayTray:
@@ -121,14 +187,13 @@ class PystrayTray:
         return bool(self._icon.HAS_NOTIFICATION)
 
     def icon_size(self) -> int:
-        """The pixel size to draw at: the GTK status icon's real size once docked, else 64
-        (AppIndicator hosts and Windows scale a 64-px image down cleanly)."""
+        """The pixel size to draw at, so that nothing scales the image: for a docked GTK status
+        icon, the GTK icon size it rounds its allotted size down to; else 64 (AppIndicator
+        hosts and Windows scale a 64-px image down)."""
         status_icon = getattr(self._icon, "_status_icon", None)
         if status_icon is not None:
             try:
-                size = int(status_icon.get_size())
-                if size >= 16:
-                    return size
+                return gtk_pixel_size(int(status_icon.get_size()))
             except Exception:
                 pass
         return 64
@@ -140,13 +205,28 @@ class PystrayTray:
         if status_icon is not None:
             status_icon.connect("size-changed", lambda *_: self._size_changed())
 
+    def open_menu_on_left_click(self) -> None:
+        """GTK (XEmbed): a left click opens the limits menu, like the right click, instead of
+        pystray's default action (which we do not have). AppIndicator hosts do this already;
+        the plain X11 backend has no menu at all."""
+        status_icon = getattr(self._icon, "_status_icon", None)
+        popup = getattr(self._icon, "_on_status_icon_popup_menu", None)
+        if status_icon is None or popup is None:
+            return
+        status_icon.connect("activate", lambda icon: popup(icon, 1, 0))
+
     def _size_changed(self) -> bool:
         if self._on_size is not None:
             self._on_size()
         return False  # let GTK scale the current image until the new one arrives
 
-    def update(self, image: Image.Image, title: str, rows: Sequence[Row]) -> None:
+    def update(self, view: Any) -> None:
         """Safe from any thread: the GTK backends marshal onto their main loop."""
+        size = self.icon_size()
+        log.debug("drawing the tray icon at %d px", size)
+        self._draw(view.drawing.image(size), view.title, view.rows)
+
+    def _draw(self, image: Image.Image, title: str, rows: Sequence[Row]) -> None:
         self._icon.icon = image
         self._icon.title = title
         status_icon = getattr(self._icon, "_status_icon", None)
@@ -191,8 +271,8 @@ class PystrayTray:
             return pystray.Menu.SEPARATOR
         if row.submenu:
             return pystray.MenuItem(row.text, pystray.Menu(*[self._item(r) for r in row.submenu]))
-        if row.action is None:
-            return pystray.MenuItem(row.text, None, enabled=False)
+        if row.action is None:  # information: a normal item at full contrast, a no-op click
+            return pystray.MenuItem(row.text, lambda: None)
         checked = row.checked
         return pystray.MenuItem(
             row.text,

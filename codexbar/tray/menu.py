@@ -1,13 +1,16 @@
-"""The tray menu as plain data: rows with texts, states and actions, and no pystray in sight.
+"""The tray menu as plain data: rows with texts, states and actions, and no toolkit in sight.
 
-The backend turns these rows into native menu items; tests read them directly. Read-only rows
-have no action and show disabled. Actions are values (`Action("set_source", "oauth")`) that the
-app dispatches, so the model never calls back into the app.
+The backends (dbusmenu, pystray) turn these rows into native menu items; tests read them
+directly. Every text row is a normal, enabled item so it reads at full contrast (disabled grey
+is about 3:1): the figure rows open the Codex usage page, other information rows do nothing
+when clicked. Actions are values (`Action("set_source", "oauth")`) that the app dispatches, so
+the model never calls back into the app. Texts shown here carry no backticks and no raw error
+numbers, and long paths wrap at their separators.
 """
 
 from __future__ import annotations
 
-import textwrap
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +21,13 @@ from codexbar import formatting as fmt
 from codexbar.errors import SourceError
 from codexbar.models import RateWindow, UsageSnapshot
 from codexbar.pace import Pace, pace_text
-from codexbar.report import display_windows, window_line_parts
+from codexbar.report import (
+    credit_pool_text,
+    credits_text,
+    display_windows,
+    limit_resets_text,
+    window_line_parts,
+)
 
 USAGE_DASHBOARD_URL = "https://chatgpt.com/codex/settings/usage"
 # The radio list of sources, in this order; plugin sources follow with their own titles.
@@ -45,14 +54,15 @@ class Action:
 @dataclass(frozen=True)
 class Row:
     text: str
-    action: Action | None = None  # None: a read-only (disabled) row
+    action: Action | None = None  # None: an information row; clicking it does nothing
     checked: bool | None = None  # None: no check mark at all
     radio: bool = False
     submenu: tuple[Row, ...] | None = None
 
     @property
     def enabled(self) -> bool:
-        return self.action is not None or bool(self.submenu)
+        """Always: information rows are normal items too, read at full contrast."""
+        return not self.is_separator
 
     @property
     def is_separator(self) -> bool:
@@ -113,31 +123,73 @@ def window_row_text(window: RateWindow, now: datetime, show_used: bool) -> str:
     return f"{window.label}: {amount}" + (f" · {reset}" if reset else "")
 
 
+_BACKTICKED = re.compile(r"`([^`]*)`")
+_ERRNO = re.compile(r"\s*(\[Errno -?\d+\]|\(os error -?\d+\)|\berrno -?\d+:?)\s*", re.IGNORECASE)
+
+
+def plain(text: str) -> str:
+    """A message as the tray shows it: `codex login` becomes “codex login”, and raw error
+    numbers (`[Errno 13]`) go; the words around them already say what happened."""
+    text = _BACKTICKED.sub(lambda m: f"“{m.group(1)}”", text).replace("`", "")
+    return " ".join(_ERRNO.sub(" ", text).split())
+
+
+def wrap_text(text: str, width: int = _WRAP) -> list[str]:
+    """Lines of at most `width` characters, broken at spaces; a path too long for the line
+    breaks after a `/` (or `\\`), and only a single name longer than a line is cut anywhere."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        joint = " " if line else ""
+        while word:
+            room = width - len(line) - len(joint)
+            if len(word) <= room:
+                line, word = line + joint + word, ""
+                break
+            cut = max(word.rfind("/", 0, room), word.rfind("\\", 0, room)) + 1
+            if cut > 0:
+                line, word = line + joint + word[:cut], word[cut:]
+            elif not line:  # one name longer than a line: cut it where the line ends
+                line, word = word[:width], word[width:]
+            lines.append(line)
+            line, joint = "", ""
+    if line:
+        lines.append(line)
+    return lines or [text]
+
+
 def _wrapped(text: str) -> list[Row]:
-    return [Row(line) for line in textwrap.wrap(text, _WRAP) or [text]]
+    return [Row(line) for line in wrap_text(plain(text))]
 
 
 def usage_rows(state: TrayState, now: datetime) -> list[Row]:
     snapshot = state.snapshot
-    rows = [Row(header_text(snapshot))]
+    figure = Action("dashboard")  # a click on a figure opens the Codex usage page
+    rows = [Row(header_text(snapshot), figure)]
     if snapshot is not None:  # a reading kept since before its reset says so
         snapshot = snapshot.with_reset_flags(now)
     if snapshot is None:
         if state.error is None:
             rows.append(Row("Refreshing…" if state.refreshing else "No usage yet"))
         return rows
+    if snapshot.blocked:
+        rows += [Row(r.text, figure) for r in _wrapped(f"Blocked: {snapshot.blocked}")]
     for window in display_windows(snapshot):
-        rows.append(Row(window_row_text(window, now, state.show_used)))
+        rows.append(Row(window_row_text(window, now, state.show_used), figure))
         pace = state.paces.get(window.id)
         if pace is not None and not window.reset_passed:
-            rows.append(Row("    " + pace_text(pace, now)))
-    if not snapshot.windows:
+            rows.append(Row("    " + pace_text(pace, now), figure))
+    if snapshot.credit_pool is not None:
+        pool = snapshot.credit_pool
+        text = credit_pool_text(pool, now, show_used=state.show_used)
+        rows.append(Row(f"{pool.label}: {text}", figure))
+    if not snapshot.windows and snapshot.credit_pool is None:
         rows.append(Row("Limits not available for this account"))
-    credits = snapshot.credits
-    if credits is not None and credits.unlimited:
-        rows.append(Row("Credits: unlimited"))
-    elif credits is not None and credits.balance is not None:
-        rows.append(Row(f"Credits: {fmt.credits_balance(credits.balance)}"))
+    # The same wording as `codexbar usage` (codexbar.report), row for row.
+    if snapshot.credits is not None and (credits := credits_text(snapshot.credits)):
+        rows.append(Row(f"Credits: {credits}", figure))
+    if snapshot.limit_resets is not None and (resets := limit_resets_text(snapshot.limit_resets)):
+        rows.append(Row(f"Limit resets: {resets}", figure))
     return rows
 
 
@@ -225,6 +277,37 @@ def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
         Row("Quit", Action("quit")),
     ]
     return tuple(rows)
+
+
+@dataclass(frozen=True)
+class Tooltip:
+    """What hovering the icon shows: a title and one line per figure (SNI's ToolTip)."""
+
+    title: str
+    lines: tuple[str, ...] = ()
+
+    @property
+    def body(self) -> str:
+        return "\n".join(self.lines)
+
+
+def tooltip(state: TrayState, now: datetime, *, stale: bool) -> Tooltip:
+    """`Codex usage` over `Session: 82% left · resets in 1h 50m` / `Weekly: 55% left · …`; a
+    stale reading adds what failed and how old the figures are."""
+    rows = [r.text for r in usage_rows(state, now)[1:]]
+    lines = list(rows)
+    if state.snapshot is None and state.error is not None:
+        lines.append(plain(state.error.message))
+    elif state.snapshot is not None and stale:
+        if state.error is not None:
+            lines.append(plain(state.error.message))
+        lines.append(f"Reading from {fmt.age(state.snapshot.observed_at, now)}")
+    title = "Codex usage"
+    if state.snapshot is not None and state.snapshot.blocked:
+        title = "Codex usage — blocked"
+    elif stale:
+        title = "Codex usage — stale"
+    return Tooltip(title, tuple(lines))
 
 
 def short_note(error: SourceError | None) -> str | None:

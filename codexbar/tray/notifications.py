@@ -1,13 +1,16 @@
 """Desktop notifications for limit changes: once per transition, remembered across restarts.
 
 A window announces when it falls below a warning threshold (default 50% and 20% left), when it is
-used up, and when it is available again after a reset. The first reading only sets the baseline,
+used up, and when it is available again after a reset; a block (the account cannot be used now,
+whatever the percents say) announces when it starts and when it lifts. Each notification carries
+the icon drawn in the state it announces. The first reading only sets the baseline,
 failed refreshes are never fed in, and a recovery is announced only after two readings agree
 (one odd reading must not claim a reset).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -17,19 +20,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codexbar import formatting as fmt
+from codexbar import paths
 from codexbar.codec import iso, parse_iso
 from codexbar.history import SAME_RESET_SECONDS, snapshot_paces
 from codexbar.models import RateWindow, UsageSnapshot
 from codexbar.pace import Pace, runs_out_early
 from codexbar.store import Store
 
+if TYPE_CHECKING:
+    from codexbar.tray.icon import IconState
+
 log = logging.getLogger(__name__)
 
 OK = "ok"
 OUT = "out"
 PACE = "pace"
+BLOCKED_KEY = "blocked"  # the notification memory's "window" for the account's block
 NOTIFY_TIMEOUT_SECONDS = 5
 # A pace warning needs the run-out to come this long before the reset, and a tenth of the window
 # gone by (a projection from the first minutes of a window is mostly noise).
@@ -154,7 +163,7 @@ class TransitionPlanner:
 
     def observe(self, snapshot: UsageSnapshot, now: datetime) -> list[Notice]:
         account = _account(snapshot)
-        notices: list[Notice] = []
+        notices: list[Notice] = self._block_notices(account, snapshot)
         for window in snapshot.main_windows:
             if window.reset_passed:
                 continue  # an old figure, most likely refilled since: says nothing new
@@ -189,6 +198,8 @@ class TransitionPlanner:
             pace = paces.get(window.id)
             if window.reset_passed or window.resets_at is None or pace is None:
                 continue
+            if window.remaining_percent <= 0:
+                continue  # already used up: that notice says more than a projection
             if pace.expected_used_percent < PACE_MIN_ELAPSED_PERCENT:
                 continue
             if not runs_out_early(pace, window.resets_at, PACE_MARGIN):
@@ -203,6 +214,39 @@ class TransitionPlanner:
             self.memory.put(account, key, iso(window.resets_at) or "", None)
             notices.append(_pace_notice(window, pace, now))
         return notices
+
+    def _block_notices(self, account: str, snapshot: UsageSnapshot) -> list[Notice]:
+        """A block is news when it starts and when it lifts (the first reading: baseline)."""
+        level = OUT if snapshot.blocked else OK
+        remembered = self.memory.get(account, BLOCKED_KEY)
+        if remembered is not None and remembered[0] == level:
+            return []
+        self.memory.put(account, BLOCKED_KEY, level, None)
+        if remembered is None:
+            return []
+        if snapshot.blocked:
+            return [Notice("Codex is blocked", snapshot.blocked, BLOCKED_KEY, OUT)]
+        return [Notice("Codex is available again", "The block has lifted.", BLOCKED_KEY, OK)]
+
+
+def notification_icon(state: IconState, size: int = 64) -> Path | None:
+    """The icon in `state` as a PNG in our data folder (one file per look, reused), for the
+    notification that announces that state; None when it cannot be written."""
+    from codexbar.tray.icon import app_icon
+
+    digest = hashlib.sha1(repr(state).encode(), usedforsecurity=False).hexdigest()[:12]
+    target = paths.data_dir() / "icons" / f"state-{digest}.png"
+    if target.exists():
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".part")
+        app_icon(size, state).save(partial, format="PNG")
+        partial.replace(target)
+    except OSError as error:
+        log.info("no notification icon: %s", error)
+        return None
+    return target
 
 
 class DesktopNotifier:
@@ -221,11 +265,13 @@ class DesktopNotifier:
             notify_send = shutil.which("notify-send")
         self.notify_send = notify_send
 
-    def send(self, title: str, body: str) -> bool:
+    def send(self, title: str, body: str, icon: Path | None = None) -> bool:
+        """`icon` (the announced state) replaces the app icon for this notification."""
         if self.notify_send:
             command = [self.notify_send, "--app-name=codexbar"]
-            if self.icon_path is not None:
-                command.append(f"--icon={self.icon_path}")
+            icon = icon or self.icon_path
+            if icon is not None:
+                command.append(f"--icon={icon}")
             command += ["--", title, body]
             try:
                 result = subprocess.run(

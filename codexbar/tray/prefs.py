@@ -25,6 +25,28 @@ SOURCES = (
     ("logs", "Session logs"),
 )
 COOKIE_MODES = (("off", "Off"), ("browser", "From my browser"), ("manual", "Pasted Cookie header"))
+THEMES = (
+    ("auto", "Automatic (ask the desktop)"),
+    ("light-panel", "For light panels (dark bars)"),
+    ("dark-panel", "For dark panels (light bars)"),
+)
+# Field names as the window shows them, so every message names what the user sees.
+LABELS = {
+    "source": "Usage source",
+    "refresh_minutes": "Refresh every",
+    "show_used": "Show usage as used",
+    "theme": "Icon colours",
+    "notify.thresholds": "Warn below (% left)",
+    "notify.enabled": "Desktop notifications",
+    "codex_homes": "Codex home folders",
+    "codex_path": "Codex CLI path",
+    "cost_days": "Cost window (days)",
+    "launch_at_login": "Launch at login",
+    "web.cookies": "chatgpt.com cookies",
+    "web.browser": "Browser",
+}
+SUCCESS_COLOUR = "#1a6b2a"
+ERROR_COLOUR = "#a33"
 
 
 class PrefsUnavailable(Exception):
@@ -48,6 +70,7 @@ def form_from_settings(settings: settings_module.Settings) -> dict[str, Any]:
         "notify.thresholds": ", ".join(str(t) for t in settings.get("notify.thresholds")),
         "notify.enabled": settings.get("notify.enabled"),
         "codex_homes": "\n".join(settings.get("codex_homes")),
+        "codex_path": settings.get("codex_path"),
         "cost_days": str(settings.get("cost_days")),
         "launch_at_login": settings.get("launch_at_login"),
         "web.cookies": settings.get("web.cookies"),
@@ -56,19 +79,41 @@ def form_from_settings(settings: settings_module.Settings) -> dict[str, Any]:
     }
 
 
+def _number_problem(setting: settings_module.Setting, raw: str) -> str | None:
+    """What is wrong with typed text for a number field, in words (before Python's own
+    "invalid literal for int()" can reach the window)."""
+    text = raw.strip()
+    if setting.key == "notify.thresholds":
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            return "enter whole percentages between 1 and 99, separated by commas"
+        return None
+    is_number = isinstance(setting.default, int) and not isinstance(setting.default, bool)
+    if is_number and not text.isdigit():
+        return "enter a whole number"
+    return None
+
+
+def _codex_path_problem(raw: str) -> str | None:
+    from codexbar.codex_cli import find_codex
+    from codexbar.errors import SourceError
+
+    try:
+        find_codex(raw, {})
+    except SourceError:
+        return "not an executable file, nor a folder that holds the codex program"
+    return None
+
+
 def validate_form(form: Mapping[str, Any]) -> Validated:
-    """Every field checked against the settings schema; messages name the field."""
+    """Every field checked against the settings schema; messages name the field as the window
+    shows it and say in words what to enter."""
     result = Validated()
-    labels = {
-        "refresh_minutes": "Refresh every",
-        "cost_days": "Cost window (days)",
-        "notify.thresholds": "Warning thresholds",
-        "codex_homes": "Codex home folders",
-    }
     for key, raw in form.items():
         if key == "cookie_header":
             continue
         setting = lookup(key)
+        label = LABELS.get(key, key)
         try:
             if key == "codex_homes":
                 homes = [line.strip() for line in str(raw).splitlines() if line.strip()]
@@ -76,12 +121,18 @@ def validate_form(form: Mapping[str, Any]) -> Validated:
                 if missing:
                     raise ValueError("not a folder: " + ", ".join(missing))
                 value: Any = setting.validate(homes)
+            elif key == "codex_path":
+                value = str(raw).strip()
+                if value and (problem := _codex_path_problem(value)):
+                    raise ValueError(problem)
             elif isinstance(raw, str) and not isinstance(setting.default, str):
+                if problem := _number_problem(setting, raw):
+                    raise ValueError(problem)
                 value = setting.parse_text(raw)
             else:
                 value = setting.validate(raw)
         except ValueError as error:
-            result.errors.append(f"{labels.get(key, key)}: {error}")
+            result.errors.append(f"{label}: {error}")
             continue
         result.values[key] = value
     header = str(form.get("cookie_header") or "").strip()
@@ -125,8 +176,14 @@ def save_form(validated: Validated, path: Path | None = None) -> list[str]:
             state = autostart.enable() if login else autostart.disable()
             messages.append(f"Launch at login: {autostart.describe(state)}.")
         except OSError as error:
-            messages.append(f"Launch at login could not be changed: {error}.")
+            messages.append(f"Launch at login could not be changed: {in_words(error)}.")
     return messages
+
+
+def in_words(error: OSError) -> str:
+    """`permission denied (/path)` rather than `[Errno 13] Permission denied: '/path'`."""
+    words = (error.strerror or "the file could not be written").lower()
+    return f"{words} ({error.filename})" if error.filename else words
 
 
 def run_window() -> None:  # pragma: no cover - exercised by hand and under Xvfb
@@ -194,7 +251,7 @@ class _PrefsWindow:  # pragma: no cover - a thin view over validate_form / save_
         minutes = tuple((str(m), f"{m} min" if m else "Manual") for m in (1, 2, 5, 15, 30, 0))
         combo("refresh_minutes", "Refresh every", minutes)
         check("show_used", "Show usage as used (instead of left)")
-        combo("theme", "Icon theme", (("auto", "Automatic"), ("light", "Light"), ("dark", "Dark")))
+        combo("theme", LABELS["theme"], THEMES)
         entry("notify.thresholds", "Warn below (% left)")
         check("notify.enabled", "Desktop notifications")
         label("Codex home folders\n(one per line)")
@@ -202,6 +259,7 @@ class _PrefsWindow:  # pragma: no cover - a thin view over validate_form / save_
         self.homes.insert("1.0", form["codex_homes"])
         self.homes.grid(row=row, column=1, sticky="ew")
         row += 1
+        entry("codex_path", "Codex CLI path\n(empty: search PATH)")
         entry("cost_days", "Cost window (days)")
         check("launch_at_login", "Launch at login")
         combo("web.cookies", "chatgpt.com cookies", COOKIE_MODES)
@@ -217,9 +275,8 @@ class _PrefsWindow:  # pragma: no cover - a thin view over validate_form / save_
         )
         row += 1
         self.status = tk.StringVar()
-        ttk.Label(frame, textvariable=self.status, wraplength=420, foreground="#a33").grid(
-            row=row, column=0, columnspan=2, sticky="w", pady=6
-        )
+        self.status_label = ttk.Label(frame, textvariable=self.status, wraplength=420)
+        self.status_label.grid(row=row, column=0, columnspan=2, sticky="w", pady=6)
         row += 1
         buttons = ttk.Frame(frame)
         buttons.grid(row=row, column=0, columnspan=2, sticky="e")
@@ -239,10 +296,16 @@ class _PrefsWindow:  # pragma: no cover - a thin view over validate_form / save_
     def save(self) -> None:
         validated = validate_form(self.collect())
         if validated.errors:
-            self.status.set("\n".join(validated.errors))
+            self.show("\n".join(validated.errors), ERROR_COLOUR)
             return
         try:
-            self.status.set(" ".join(save_form(validated)))
+            self.show(" ".join(save_form(validated)), SUCCESS_COLOUR)
             self.cookie.set("")
         except (SettingsError, OSError) as error:
-            self.status.set(str(error))
+            text = in_words(error) if isinstance(error, OSError) else str(error)
+            self.show(f"Not saved: {text}", ERROR_COLOUR)
+
+    def show(self, text: str, colour: str) -> None:
+        """Errors in red, success in green: a saved form must not look like a failure."""
+        self.status_label.configure(foreground=colour)
+        self.status.set(text)

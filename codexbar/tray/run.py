@@ -56,9 +56,27 @@ def run_tray(homes: tuple[str, ...] = ()) -> StartResult:
         lock.close()
 
 
+def _make_tray(backend: str, dispatch):
+    if backend == "sni":
+        from codexbar.tray.sni import NO_HOST_BODY, NO_HOST_TITLE, SniTray
+
+        def tell_no_host() -> None:
+            from codexbar.tray import autostart
+            from codexbar.tray.notifications import DesktopNotifier
+
+            DesktopNotifier(autostart.icon_path(), fallback=tray.notify).send(
+                NO_HOST_TITLE, NO_HOST_BODY
+            )
+
+        tray = SniTray(dispatch, on_no_host=tell_no_host)
+        return tray
+    from codexbar.tray.backend import PystrayTray
+
+    return PystrayTray(backend, dispatch)
+
+
 def _run(backend: str, homes: tuple[str, ...], holder: dict[str, object]) -> StartResult:
     from codexbar.tray.app import TrayApp
-    from codexbar.tray.backend import PystrayTray
 
     def dispatch(action) -> None:
         tray_app = holder.get("app")
@@ -66,7 +84,7 @@ def _run(backend: str, homes: tuple[str, ...], holder: dict[str, object]) -> Sta
             tray_app.handle(action)  # type: ignore[attr-defined]
 
     try:
-        tray = PystrayTray(backend, dispatch)
+        tray = _make_tray(backend, dispatch)
     except Exception as error:  # e.g. a GTK that cannot open the display, a missing backend
         log.debug("tray backend %s failed", backend, exc_info=True)
         return StartResult(
@@ -79,7 +97,9 @@ def _run(backend: str, homes: tuple[str, ...], holder: dict[str, object]) -> Sta
     app = App.load(homes)
     tray_app = TrayApp(app, tray)
     holder["app"] = tray_app
-    tray.on_size_changed(lambda: tray_app.redraw())
+    if hasattr(tray, "on_size_changed"):  # pystray's GTK icon: redraw at the docked size
+        tray.on_size_changed(lambda: tray_app.redraw(force=True))
+        tray.open_menu_on_left_click()
 
     def on_signal(signum, frame) -> None:  # Ctrl-C or a logout's SIGTERM: quit cleanly
         threading.Thread(target=tray_app.quit, daemon=True).start()

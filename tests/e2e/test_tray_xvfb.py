@@ -1,21 +1,19 @@
-"""The tray under a real X server: Xvfb, trayer as the tray host, the app with pystray's GTK
-backend inside dbus-run-session, pointed at a local server serving the wham/usage fixture.
+"""The XEmbed fallback under a real X server: Xvfb, trayer as the tray host (no StatusNotifierItem
+watcher on the bus, so the app picks pystray's GTK backend by itself), pointed at a local server
+serving the wham/usage fixture, with the default theme ("auto", which cannot tell the panel's
+colour here).
 
-Checks the docked icon's pixels (two bars at 82% and 55% left) and, after a right click with
-xdotool, that the GTK menu shows the rows the menu model builds (read back with tesseract).
-Screenshots are kept under a temporary folder (printed with -s). Outside CI the test skips
-when the tools are missing; under CI=true it fails instead.
+On a light (#eeeeee) and a dark (#2b2b2b) panel: the docked icon has enough pixels at 3:1
+contrast against the panel, and its two bars are filled to 82% and 55% left. On the light one,
+a *left* click opens the GTK menu, whose rows (read back with tesseract) are the ones the menu
+model builds. Screenshots are kept under a temporary folder (printed with -s).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,67 +24,48 @@ from PIL import Image
 from codexbar.store import Store
 from codexbar.tray.menu import TrayState, build_menu
 from tests.conftest import FIXTURES, point_home_at, write_fresh_auth
+from tests.e2e.desktop import (
+    DARK_PANEL,
+    LIGHT_PANEL,
+    SCREEN,
+    codexbar_app,
+    contrasting_pixels,
+    differing_box,
+    require,
+    screenshot,
+    session_bus,
+    shots_dir,
+    stop,
+    wait,
+    xvfb,
+)
 from tests.fake_backend import Reply
 from tests.tray_helpers import fresh_wham
 
-TOOLS = ("Xvfb", "trayer", "xdotool", "import", "dbus-run-session", "tesseract")
+TOOLS = ("Xvfb", "trayer", "xdotool", "import", "dbus-daemon", "tesseract")
 USAGE_PATH = "/backend-api/wham/usage"
 TRAY_HEIGHT = 40
-SCREEN = (640, 480)
 
 
-def _missing() -> list[str]:
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+def _missing_gi() -> list[str]:
     try:
         import gi
 
         gi.require_version("Gtk", "3.0")
     except (ImportError, ValueError):
-        missing.append("PyGObject (pip install 'PyGObject<3.51')")
-    return missing
+        return ["PyGObject (pip install 'PyGObject<3.51')"]
+    return []
 
 
-@pytest.fixture
-def x_server():
-    missing = _missing()
-    if missing:
-        message = "tray e2e needs " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    display = f":{90 + os.getpid() % 100}"
-    xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    env = {**os.environ, "DISPLAY": display}
-    _wait(
-        lambda: (
-            subprocess.run(["xdotool", "getmouselocation"], env=env, capture_output=True).returncode
-            == 0
-        ),
-        "Xvfb",
-    )
-    trayer = subprocess.Popen(
+@contextlib.contextmanager
+def trayer(env: dict[str, str], background: tuple[int, int, int]):
+    tint = "0x" + "".join(f"{c:02x}" for c in background)
+    process = subprocess.Popen(
         [
             "trayer",
-            "--edge",
-            "top",
-            "--align",
-            "left",
-            "--widthtype",
-            "request",
-            "--height",
-            str(TRAY_HEIGHT),
-            "--transparent",
-            "false",
-            "--tint",
-            "0x000000",
-            "--SetDockType",
-            "true",
-            "--expand",
-            "true",
+            *("--edge", "top", "--align", "left", "--widthtype", "request"),
+            *("--height", str(TRAY_HEIGHT), "--SetDockType", "true", "--expand", "true"),
+            *("--transparent", "true", "--alpha", "0", "--tint", tint),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -94,155 +73,115 @@ def x_server():
     )
     time.sleep(0.5)
     try:
-        yield env
+        yield process
     finally:
-        for process in (trayer, xvfb):
-            process.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(5)
+        stop(process)
 
 
-def _wait(condition, what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+def panel_strip(image: Image.Image, background) -> tuple[int, int, int, int]:
+    """trayer's box: as wide as its icons ask, so the X root (black) shows to its right."""
+
+    def near(pixel) -> bool:  # trayer's tint lands a step off the asked-for colour
+        return max(abs(a - b) for a, b in zip(pixel, background, strict=True)) <= 4
+
+    width = 0
+    while width < image.width and near(image.getpixel((width, 0))):
+        width += 1
+    return (0, 0, max(width, 1), TRAY_HEIGHT)
 
 
-def _screenshot(env, path: Path) -> Image.Image:
-    subprocess.run(["import", "-window", "root", str(path)], env=env, check=True, timeout=30)
-    return Image.open(path).convert("RGB")
-
-
-def _icon_box(image: Image.Image) -> tuple[int, int, int, int] | None:
-    """Bounding box of the icon's window inside the black tray strip (GTK paints it light)."""
-    strip = image.crop((0, 0, image.width, TRAY_HEIGHT)).convert("L")
-    bright = strip.point(lambda v: 255 if v > 40 else 0)
-    return bright.getbbox()
-
-
-def _row_run(image: Image.Image, y: int, x0: int, x1: int) -> tuple[int, int]:
-    """(solid fill pixels from the bar's left end, all bar pixels) along one row. The light
-    theme draws near-black fills and grey tracks on the tray's light GTK background."""
+def _bars(image: Image.Image, box: tuple[int, int, int, int]) -> list[tuple[int, int, int]]:
+    """Per bar (top to bottom): (middle row, fill pixels, fill + track pixels). The default
+    look draws a white fill (250) and a mid-grey track (136) inside a dark outline; neither
+    panel (#eeeeee, #2b2b2b) has those values."""
     grey = image.convert("L")
-    values = [grey.getpixel((x, y)) for x in range(x0, x1)]
-    bar = [v for v in values if v < 200]
-    fill = 0
-    for v in values:
-        if v < 90:
-            fill += 1
-        elif fill:
-            break
-    return fill, len(bar)
+    left, top, right, bottom = box
+    rows = []
+    for y in range(top, bottom):
+        values = [grey.getpixel((x, y)) for x in range(left, right)]
+        gauge = [i for i, v in enumerate(values) if v >= 245 or 90 <= v <= 200]
+        if gauge and any(90 <= values[i] <= 200 for i in gauge):  # a row through the track
+            span = values[gauge[0] : gauge[-1] + 1]
+            rows.append((y, sum(v >= 245 for v in span), len(span)))
+    groups: list[list[tuple[int, int, int]]] = []
+    for row in rows:
+        if groups and groups[-1][-1][0] == row[0] - 1:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return [g[len(g) // 2] for g in groups if len(g) >= 2]
 
 
-def test_icon_docks_and_menu_opens(x_server, backend, tmp_path):
-    env = x_server
+@pytest.mark.parametrize("background", [LIGHT_PANEL, DARK_PANEL], ids=["light", "dark"])
+def test_icon_docks_reads_on_the_panel_and_left_click_opens_the_menu(backend, tmp_path, background):
+    require(TOOLS, _missing_gi())
     backend.routes[USAGE_PATH] = Reply(200, fresh_wham(FIXTURES / "wham_usage.json"))
     home = tmp_path / "home"
     write_fresh_auth(home)
     point_home_at(home, backend)
-    shots = Path(tempfile.mkdtemp(prefix="codexbar-e2e-"))
-    print(f"screenshots in {shots}")
+    shots = shots_dir()
+    name = "light" if background == LIGHT_PANEL else "dark"
     config_dir = Path(os.environ["CODEXBAR_CONFIG_DIR"])
     config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "config.toml").write_text('source = "oauth"\ntheme = "light"\n')
-    app_env = {
-        **env,
-        "PYSTRAY_BACKEND": "gtk",
-        "CODEX_HOME": str(home),
-        "XDG_CONFIG_HOME": str(tmp_path / "xdg"),
-    }
-    app = subprocess.Popen(
-        ["dbus-run-session", "--", sys.executable, "-m", "codexbar", "-v"],
-        env=app_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+    (config_dir / "config.toml").write_text('source = "oauth"\n')  # the default theme
+    with xvfb() as x_env, session_bus(x_env) as env, trayer(env, background):
+        app_env = {**env, "CODEX_HOME": str(home), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+        app_env.pop("XDG_CURRENT_DESKTOP", None)  # nothing to ask about the panel's colour
+        outputs: list[str] = []
+        with codexbar_app(app_env, outputs):
+            backend.wait_for_requests(1, timeout=30)
+
+            def docked() -> bool:
+                image = screenshot(env, shots / f"tray-{name}.png")
+                box = differing_box(image, panel_strip(image, background), background)
+                return box is not None and box[2] - box[0] >= 12
+
+            wait(docked, "the icon to dock in trayer", 30)
+            time.sleep(1.0)  # the first drawing may still be the refreshing look
+            image = screenshot(env, shots / f"tray-{name}.png")
+            box = differing_box(image, panel_strip(image, background), background)
+            assert box is not None
+            width, height = box[2] - box[0], box[3] - box[1]
+            assert width >= 12 and height >= 8, box
+            strong = contrasting_pixels(image, box, image.getpixel((0, 0)))
+            assert strong >= 0.3 * width * height, (strong, box, name)
+            bars = _bars(image, box)
+            assert len(bars) == 2, f"expected two bars, got {bars}"
+            for (y, fill, span), expected in zip(bars, (0.82, 0.55), strict=True):
+                assert span >= 10, f"bar too narrow at y={y}"
+                assert abs(fill / span - expected) <= 0.1, (y, fill, span, expected)
+            if background == LIGHT_PANEL:
+                _left_click_opens_the_menu(env, box, shots)
+    assert "tray backend: gtk" in outputs[0]  # chosen without being forced: trayer is XEmbed
+
+
+def _left_click_opens_the_menu(env, box, shots: Path) -> None:
+    cx, cy = (box[0] + box[2]) // 2, (box[1] + box[3]) // 2
+    subprocess.run(
+        ["xdotool", "mousemove", str(cx), str(cy), "click", "1"], env=env, check=True, timeout=10
     )
-    try:
-        backend.wait_for_requests(1, timeout=30)
-        assert backend.requests, "the tray never asked the local server for the usage"
-        box = None
-
-        def docked() -> bool:
-            nonlocal box
-            image = _screenshot(env, shots / "tray.png")
-            box = _icon_box(image)
-            return box is not None and box[2] - box[0] >= 12
-
-        _wait(docked, "the icon to dock in trayer", 30)
-        time.sleep(1.0)  # the first drawing may still be the stored/refreshing look
-        image = _screenshot(env, shots / "tray.png")
-        box = _icon_box(image)
-        left, top, right, bottom = box
-        size = bottom - top  # the icon is square; its bars span most of its width
-        g_rows = list(range(top, bottom))  # getbbox: right and bottom exclusive
-        runs = [(y, *_row_run(image, y, left, right)) for y in g_rows]
-        bars = [r for r in runs if r[2] > 0]
-        assert bars, "no bar pixels found"
-        # Two groups of rows: the session bar above, the weekly bar below.
-        groups: list[list[tuple[int, int, int]]] = [[bars[0]]]
-        for row in bars[1:]:
-            if row[0] == groups[-1][-1][0] + 1:
-                groups[-1].append(row)
-            else:
-                groups.append([row])
-        groups = [g for g in groups if len(g) >= 2]
-        assert len(groups) == 2, (
-            f"expected two bars, got rows {[[r[0] for r in g] for g in groups]}"
-        )
-        for group, expected in zip(groups, (0.82, 0.55), strict=True):
-            y, fill, width = group[len(group) // 2]
-            assert width >= 10, f"bar too narrow at y={y}"
-            assert abs(fill / width - expected) <= 0.08, (y, fill, width, expected)
-        assert size >= 12
-
-        # Right click opens the GTK menu; its rows are what the menu model built.
-        cx, cy = (left + right) // 2, (top + bottom) // 2
-        subprocess.run(
-            ["xdotool", "mousemove", str(cx), str(cy), "click", "3"],
-            env=env,
-            check=True,
-            timeout=10,
-        )
-        time.sleep(1.5)
-        menu_shot = _screenshot(env, shots / "menu.png")
-        region = menu_shot.crop((0, TRAY_HEIGHT, SCREEN[0], SCREEN[1]))
-        assert region.convert("L").getextrema()[1] > 100, "no menu appeared below the tray"
-        # Read-only rows are drawn light grey (disabled): darken all text for the OCR.
-        grey = region.convert("L").point(lambda v: 0 if v < 225 else 255)
-        big = grey.resize((region.width * 3, region.height * 3), Image.LANCZOS)
-        big.save(shots / "menu-region.png")
-        ocr = subprocess.run(
-            ["tesseract", str(shots / "menu-region.png"), "-", "--psm", "6"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout
-        (shots / "menu.txt").write_text(ocr)
-        flat = " ".join(ocr.split())
-        assert "82% left" in flat, flat
-        # The usage rows read back are the ones the menu model builds for the stored reading.
-        snapshot = Store().last_snapshot()
-        assert snapshot is not None
-        model_rows = build_menu(TrayState(snapshot=snapshot), datetime.now(UTC))
-        for row in model_rows[1:4]:  # Session, Weekly, Credits
-            expected = " ".join(row.text.replace("·", "-").split())
-            minutes_free = expected.rsplit(" ", 1)[0]  # the countdown may have moved a minute
-            assert minutes_free in flat, (expected, flat)
-        assert "55% left" in flat, flat
-        assert "Refresh now" in flat and "Quit" in flat, flat
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(app.pid, signal.SIGTERM)
-        try:
-            output, _ = app.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
-            output, _ = app.communicate()
-        print(output[-3000:])
-    assert "Traceback" not in output
+    time.sleep(1.5)
+    menu_shot = screenshot(env, shots / "menu.png")
+    region = menu_shot.crop((0, TRAY_HEIGHT, SCREEN[0], SCREEN[1]))
+    assert region.convert("L").getextrema()[1] > 100, "no menu appeared below the tray"
+    # Every row is a normal item now (no disabled grey); a plain threshold is enough for OCR.
+    grey = region.convert("L").point(lambda v: 0 if v < 160 else 255)
+    big = grey.resize((region.width * 3, region.height * 3), Image.LANCZOS)
+    big.save(shots / "menu-region.png")
+    ocr = subprocess.run(
+        ["tesseract", str(shots / "menu-region.png"), "-", "--psm", "6"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    (shots / "menu.txt").write_text(ocr)
+    flat = " ".join(ocr.split())
+    assert "82% left" in flat and "55% left" in flat, flat
+    snapshot = Store().last_snapshot()
+    assert snapshot is not None
+    model_rows = build_menu(TrayState(snapshot=snapshot), datetime.now(UTC))
+    for row in model_rows[1:4]:  # Session, Weekly, Credits
+        expected = " ".join(row.text.replace("·", "-").split())
+        minutes_free = expected.rsplit(" ", 1)[0]  # the countdown may have moved a minute
+        assert minutes_free in flat, (expected, flat)
+    assert "Refresh now" in flat and "Quit" in flat, flat
