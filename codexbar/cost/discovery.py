@@ -1,22 +1,31 @@
 """Which rollout files can hold usage for a date range, across one or more Codex homes.
 
-`sessions/YYYY/MM/DD/` is named by the session's local start date, so only the day folders in the
-range (padded by a day each side for time zones) are listed. `archived_sessions/` is flat: a file
-whose name carries a date must fall in the padded range; one without a date is always read.
+A file belongs to a range by *time*, not by folder: `sessions/YYYY/MM/DD/` is named after the day
+a session started, and a session resumed weeks later (or left open over a weekend) appends to the
+same file. So every rollout under `sessions/` (any depth) and `archived_sessions/` is listed, and
+one `stat` decides: a file whose modification time, or whose cached newest event, is at or after
+the range's start can hold usage in it; an older file is never opened. The folder or file-name
+date still bounds the other end, since a session has no events before it started.
+
 A `.jsonl.zst` (Codex's cold compression) is read unless the plain `.jsonl` of the same name
-exists. Each file costs one `stat`.
+exists. Anything that is not a regular file (a FIFO, a device) is skipped without being opened.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 SUFFIXES = (".jsonl", ".jsonl.zst")
+# The folder date is the session's *local* start day; allow for any zone.
+START_PAD = timedelta(days=1)
+MAX_DEPTH = 4
 
 
 @dataclass(frozen=True)
@@ -34,12 +43,7 @@ class Found:
 class Discovery:
     files: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def _in_range(day: date | None, since: date | None, until: date | None) -> bool:
-    if day is None:
-        return True
-    return (since is None or day >= since) and (until is None or day <= until)
+    listed: set[str] = field(default_factory=set)  # rollout files seen, in range or not
 
 
 def _name_date(name: str) -> date | None:
@@ -56,9 +60,7 @@ def _scandir(path: str, problems: list[str]) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             return list(entries)
-    except FileNotFoundError:
-        return []
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     except PermissionError:
         problems.append(f"{path}: permission denied; skipped")
@@ -68,69 +70,91 @@ def _scandir(path: str, problems: list[str]) -> list[os.DirEntry[str]]:
         return []
 
 
-def _digits(name: str, width: int) -> int | None:
-    return int(name) if len(name) == width and name.isdigit() else None
+def _folder_date(parts: tuple[str, ...]) -> date | None:
+    """The date of a sessions/YYYY/MM/DD folder (None for any other folder)."""
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        return None
 
 
-def _day_dirs(root: str, since: date | None, until: date | None, problems: list[str]):
-    """sessions/YYYY/MM/DD folders that can hold the range; anything else under sessions/ too."""
-    for year in _scandir(root, problems):
-        y = _digits(year.name, 4)
-        if y is None:
-            if year.is_file() and year.name.endswith(SUFFIXES):
-                yield None, [year]  # a flat file directly under sessions/
-            continue
-        if (since and y < since.year) or (until and y > until.year):
-            continue
-        for month in _scandir(year.path, problems):
-            m = _digits(month.name, 2)
-            if m is None or not 1 <= m <= 12:
-                continue
-            if since and (y, m) < (since.year, since.month):
-                continue
-            if until and (y, m) > (until.year, until.month):
-                continue
-            for day in _scandir(month.path, problems):
-                d = _digits(day.name, 2)
+def _too_late(parts: tuple[str, ...], latest: date | None) -> bool:
+    """Whether a sessions/ sub-folder only holds sessions started after `latest`."""
+    if latest is None or not parts or not all(p.isdigit() for p in parts):
+        return False
+    if len(parts) == 1 and len(parts[0]) == 4:
+        return int(parts[0]) > latest.year
+    if len(parts) == 2 and len(parts[0]) == 4:
+        return (int(parts[0]), int(parts[1])) > (latest.year, latest.month)
+    folder = _folder_date(parts)
+    return folder is not None and folder > latest
+
+
+def _walk(root: str, latest: date | None, problems: list[str]):
+    """(entry, folder parts) of every rollout-looking file under `root`."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        folder, parts = stack.pop()
+        for entry in _scandir(folder, problems):
+            name = entry.name
+            if name.endswith(SUFFIXES):
+                yield entry, parts
+            elif len(parts) < MAX_DEPTH and not name.startswith("."):
                 try:
-                    folder_date = date(y, m, d) if d is not None else None
-                except ValueError:
-                    folder_date = None
-                if folder_date is None or not _in_range(folder_date, since, until):
+                    is_dir = entry.is_dir()
+                except OSError:
                     continue
-                yield folder_date, _scandir(day.path, problems)
+                if is_dir and not _too_late((*parts, name), latest):
+                    stack.append((entry.path, (*parts, name)))
 
 
-def discover(homes: list[Path], since: date | None, until: date | None) -> Discovery:
-    """Files that may hold events between `since` and `until` (local days, inclusive; None =
-    open-ended), padded by one day each side."""
-    pad = timedelta(days=1)
-    lo = since - pad if since else None
-    hi = until + pad if until else None
+def discover(
+    homes: list[Path],
+    since_ms: int | None,
+    until: date | None,
+    last_event_ms: Mapping[str, int | None] | None = None,
+) -> Discovery:
+    """Files that may hold events at or after `since_ms` (epoch ms; None: any) and on or before
+    the local day `until` (None: any). `last_event_ms` maps a cached path to its newest event."""
+    latest = until + START_PAD if until else None
+    last_event_ms = last_event_ms or {}
     result = Discovery()
     chosen: dict[str, tuple[os.DirEntry[str], bool]] = {}
     for home in homes:
         sessions = os.path.join(home, "sessions")
-        for _, entries in _day_dirs(sessions, lo, hi, result.problems):
-            for entry in entries:
-                if entry.name.endswith(SUFFIXES):
-                    chosen[entry.path] = (entry, False)
+        for entry, parts in _walk(sessions, latest, result.problems):
+            folder = _folder_date(parts)
+            if latest and (folder or _name_date(entry.name) or latest) > latest:
+                continue
+            chosen[entry.path] = (entry, False)
         for entry in _scandir(os.path.join(home, "archived_sessions"), result.problems):
-            if entry.name.endswith(SUFFIXES) and _in_range(_name_date(entry.name), lo, hi):
-                chosen[entry.path] = (entry, True)
-    for path, (entry, archived) in sorted(chosen.items()):
+            if not entry.name.endswith(SUFFIXES):
+                continue
+            if latest and (_name_date(entry.name) or latest) > latest:
+                continue
+            chosen[entry.path] = (entry, True)
+    result.listed = set(chosen)
+    for path, (entry, archived) in chosen.items():
         compressed = path.endswith(".zst")
         if compressed and path[:-4] in chosen:
             continue  # the plain file wins: Codex decompressed it to append again
         try:
-            if not entry.is_file():
-                continue
-            st = entry.stat()
+            st = entry.stat()  # the one stat a file costs
         except FileNotFoundError:
             continue  # deleted between listing and stat
         except OSError as error:
             result.problems.append(f"{path}: {error.strerror or error}; skipped")
             continue
+        if not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISDIR(st.st_mode):
+                result.problems.append(f"{path} is not a regular file (a pipe or a device)")
+            continue
+        if since_ms is not None and st.st_mtime_ns // 1_000_000 < since_ms:
+            cached = last_event_ms.get(path)
+            if cached is None or cached < since_ms:
+                continue  # nothing written since the range began
         result.files.append(
             Found(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, archived, compressed)
         )
