@@ -42,8 +42,18 @@ CODEXBAR = [str(ROOT / ".venv" / "bin" / "python"), "-m", "codexbar"]
 CORPORA = {
     "c100": ["--target-mb", "100"],
     "c2000": ["--target-mb", "2000"],
-    "year": "--days 365 --sessions-per-day 20 --turns-per-session 4 --responses-per-turn 4 "
-    "--payload-kb 5".split(),
+    "year": [
+        "--days",
+        "365",
+        "--sessions-per-day",
+        "20",
+        "--turns-per-session",
+        "4",
+        "--responses-per-turn",
+        "4",
+        "--payload-kb",
+        "5",
+    ],
 }
 WINDOW_DAYS = 30
 
