@@ -6,7 +6,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codexbar.settings import Settings
 
 DEFAULT_CHATGPT_BASE_URL = "https://chatgpt.com/backend-api"
 
@@ -20,6 +23,16 @@ def resolve_home(
     env = os.environ if env is None else env
     value = env.get("CODEX_HOME", "").strip()
     return Path(value).expanduser() if value else Path.home() / ".codex"
+
+
+def codex_homes(settings: Settings, explicit: tuple[str, ...] = ()) -> list[Path]:
+    """`--home` (repeatable) wins, then the settings' list, then $CODEX_HOME or ~/.codex."""
+    if explicit:
+        return [resolve_home(h) for h in explicit]
+    configured = [h for h in settings.get("codex_homes") if h.strip()]
+    if configured:
+        return [resolve_home(h) for h in configured]
+    return [resolve_home(None)]
 
 
 def auth_path(home: Path, env: Mapping[str, str] | None = None) -> Path:

@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import click
 
 from codexbar import formatting
-from codexbar.app import codex_homes
 from codexbar.cli.options import home_option, warn
+from codexbar.codex_home import codex_homes
 from codexbar.cost.summary import CostSummary, Figures, cost_summary
 from codexbar.errors import EXIT_OK
 from codexbar.settings import load as load_settings
@@ -152,9 +152,9 @@ def render_text(s: CostSummary, by: str) -> str:
 @click.command()
 @click.option(
     "--days",
-    type=click.IntRange(1, 3650),
+    type=click.IntRange(1, 365),
     default=None,
-    help="Last N days (default: the cost_days setting, 30).",
+    help="Last N days, 1 to 365 like the cost_days setting (default: that setting, 30).",
 )
 @click.option("--since", "since_text", metavar="DATE", help="First day (YYYY-MM-DD).")
 @click.option("--until", "until_text", metavar="DATE", help="Last day (default today).")
@@ -247,12 +247,7 @@ def pricing_update(url: str | None) -> None:
     table lacks)."""
     import httpx
 
-    from codexbar.cost.pricing import (
-        LITELLM_URL,
-        PricingError,
-        litellm_cache_path,
-        litellm_openai_entries,
-    )
+    from codexbar.cost.pricing import LITELLM_URL, litellm_cache_path, litellm_openai_entries
     from codexbar.settings import atomic_write_text
 
     url = url or LITELLM_URL
@@ -260,10 +255,32 @@ def pricing_update(url: str | None) -> None:
         response = httpx.get(url, timeout=30, follow_redirects=True)
         response.raise_for_status()
         entries = litellm_openai_entries(response.json())
-    except (httpx.HTTPError, ValueError, PricingError) as error:
-        raise click.ClickException(f"could not update prices from {url}: {error}") from None
+    except (httpx.HTTPError, ValueError) as error:
+        raise click.ClickException(
+            f"could not update prices from {url} ({_fetch_problem(error)}); the prices "
+            "bundled with codexbar (and any saved copy) stay in use"
+        ) from None
     path = litellm_cache_path()
     atomic_write_text(
         path, json.dumps({"source": url, "models": entries}, indent=1, sort_keys=True)
     )
     click.echo(f"Saved {len(entries)} OpenAI model prices to {path}.")
+
+
+def _fetch_problem(error: Exception) -> str:
+    """Why a price download failed, in words."""
+    import httpx
+
+    from codexbar.cost.pricing import PricingError
+
+    if isinstance(error, httpx.TimeoutException):
+        return "the server did not answer in time"
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"the server answered {error.response.status_code}"
+    if isinstance(error, httpx.TransportError):
+        return "no network connection to it"
+    if isinstance(error, PricingError):
+        return str(error)
+    if isinstance(error, ValueError):
+        return "the answer is not a price table"
+    return "the download failed"

@@ -523,6 +523,8 @@ class Parser:
                 del state.response_ids[0]
         usage = usage_vector(payload.get("usage"))
         if usage is None or when is None:
+            if state.record_pending == 1:
+                state.record_pending = 0  # unusable: let the token_count after it count instead
             return
         self._add(when, usage, self._model_hint(payload))
 
