@@ -145,6 +145,19 @@ class Store:
         self._force_check = check_integrity
         self.db = self._open()
 
+    @classmethod
+    def in_memory(cls) -> Store:
+        """A database that lives only in this process: nothing is written to disk."""
+        store = cls.__new__(cls)
+        store.path = Path(":memory:")
+        store.warnings = []
+        store._marker = None
+        store._force_check = False
+        db = apsw.Connection(":memory:")
+        cls._migrate(db)
+        store.db = db
+        return store
+
     # -- opening, migrating, recovering ------------------------------------------------------
 
     def _connect(self) -> apsw.Connection:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from contextlib import ExitStack
 from datetime import date, tzinfo
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -223,14 +221,20 @@ def cost(
 
 
 def _open_cost_store(cleanup: ExitStack) -> Store:
-    """The user's store; when it cannot be opened, a throwaway one, so the scan still works
-    (only slower next time)."""
+    """The user's store; when it cannot be opened, one in memory, so the scan still works (only
+    slower next time)."""
     try:
         store = Store()
     except Exception as error:
-        warn(f"the cost cache is not available: {error}")
-        folder = cleanup.enter_context(tempfile.TemporaryDirectory())
-        store = Store(Path(folder) / "cost.sqlite3")
+        from codexbar.cost.cache import describe_error
+        from codexbar.store import StoreTooNew
+
+        why = str(error) if isinstance(error, StoreTooNew) else describe_error(None, error)
+        warn(
+            f"the cost cache could not be opened ({why}); the figures are complete but not "
+            "cached, so the next run reads every file again"
+        )
+        store = Store.in_memory()
     cleanup.callback(store.close)
     return store
 

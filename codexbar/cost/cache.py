@@ -61,21 +61,32 @@ class CacheError(Exception):
     pass
 
 
-def _why(db: apsw.Connection, error: Exception) -> str:
-    """A failed write in words."""
-    try:
-        code = db.system_errno
-    except apsw.Error:
-        code = 0
+def _why(db: apsw.Connection | None, error: Exception) -> str:
+    """A failed database operation in words."""
+    code = 0
+    if db is not None:
+        with contextlib.suppress(apsw.Error):
+            code = db.system_errno
     if isinstance(error, apsw.FullError) or code == errno.ENOSPC:
         return "the disk is full"
     if code == errno.EFBIG:
         return "a file-size limit stopped the write"
-    if isinstance(error, apsw.ReadOnlyError) or code in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if isinstance(error, apsw.ReadOnlyError | apsw.PermissionsError) or code in (
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+    ):
         return "the database is read-only"
     if isinstance(error, apsw.BusyError):
         return "another codexbar process was writing it"
+    if isinstance(error, apsw.IOError):
+        return "a disk error or a file-size limit stopped it"
+    if isinstance(error, apsw.CantOpenError):
+        return "the file cannot be opened"
     return "the database could not be written"
+
+
+describe_error = _why
 
 
 def _valid_values(values: Sequence[object]) -> bool:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from codexbar.cost import worker
-from codexbar.cost.cache import CachedFile, CacheError, CostCache
+from codexbar.cost.cache import CachedFile, CostCache
 from codexbar.cost.discovery import Found, discover
 from codexbar.cost.scanner import DayResolver, FileState, scan_stream
 
@@ -220,14 +220,9 @@ def refresh(
                 result.stats.files_from_cache += 1
                 continue
             if item.size > cached.size and not item.compressed:
-                try:
-                    saved = cache.state(item.path)
-                except CacheError as error:
-                    cache.rebuild(str(error))
-                    known = {}
-                else:
-                    if _still_the_same(item, cached, saved.offset):
-                        state = saved
+                saved = cache.state(item.path)  # CacheError: the caller rebuilds, reads all
+                if _still_the_same(item, cached, saved.offset):
+                    state = saved
         jobs.append((item, state))
 
     total = sum(item.size - state.offset for item, state in jobs)

@@ -303,6 +303,8 @@ class Parser:
                 self.bytes_read += size
                 if progress is not None:
                     progress(size)
+                if limit is not None and self.bytes_read > limit:
+                    return False
                 size += filled
                 start = 0
                 if skipping:
@@ -325,8 +327,6 @@ class Parser:
                     if filled:
                         buffer[:filled] = view[start:size]
                     base += start
-                if limit is not None and self.bytes_read > limit:
-                    return False
             if filled and not skipping and self._last_line(buffer, filled):
                 state.offset = base + filled  # a complete object whose newline is not written
         finally:

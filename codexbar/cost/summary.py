@@ -167,11 +167,12 @@ def cost_summary(
         summary = CostSummary(since=since, until=until, timezone=tz_key(tz).removeprefix("system:"))
         prices = prices or PriceTable.load()
         force = refresh_cache
-        for _attempt in range(2):
-            indexed = refresh(
-                cache, [Path(h) for h in homes], since, until, tz, force=force, progress=progress
-            )
+        paths = [Path(h) for h in homes]
+        for attempt in range(3):
+            if attempt == 2:
+                cache.usable = False  # rebuilt and still unreadable: scan without it
             try:
+                indexed = refresh(cache, paths, since, until, tz, force=force, progress=progress)
                 _aggregate(summary, cache, indexed, prices, today)
                 break
             except CacheError as error:
