@@ -308,3 +308,12 @@ def test_damaged_cache_contents_are_rebuilt_not_a_crash_on_every_run(tmp_path, d
     assert total(first) == expected
     second = cost(home, data)
     assert total(second) == expected and second.stderr == ""
+
+
+def test_a_store_that_cannot_be_opened_still_gives_complete_figures(tmp_path):
+    home, data = tmp_path / "home", tmp_path / "data"
+    expected = many_sessions(home, 2, 5)
+    done = cost(home, data, prefix=("prlimit", "--fsize=4096"))  # not even a new database fits
+    assert total(done) == expected
+    assert "could not be opened" in done.stderr and "not cached" in done.stderr
+    assert "Errno" not in done.stderr and "disk I/O error" not in done.stderr
