@@ -143,6 +143,7 @@ class Store:
         self.warnings: list[str] = []
         self._marker: Path | None = None
         self._force_check = check_integrity
+        self._cost_files: tuple | None = None  # codexbar/cost/cache.py's per-connection memo
         self.db = self._open()
 
     @classmethod
@@ -153,6 +154,7 @@ class Store:
         store.warnings = []
         store._marker = None
         store._force_check = False
+        store._cost_files = None
         db = apsw.Connection(":memory:")
         cls._migrate(db)
         store.db = db

@@ -364,3 +364,28 @@ def test_records_before_a_fork_point_never_count_and_the_window_limits_days(tmp_
     )
     only = scan(home, store, all_time=False, since=date(2026, 11, 20), until=date(2026, 11, 20))
     assert by_day(only) == {"2026-11-20": 22}
+
+
+def test_the_cache_answers_hourly_and_per_project_series_for_the_counted_files(tmp_path, store):
+    """What the dashboard queries: grouped sums of exactly the files a summary counted."""
+    from codexbar.cost.cache import CostCache
+
+    home = tmp_path / "home"
+    lines = [
+        meta("2026-11-20T09:00:00.000Z", "h", cwd="/work/api"),
+        turn("2026-11-20T09:00:01.000Z", "gpt-5.5"),
+        token_count("2026-11-20T09:10:00.000Z", usage(100, 0, 10)),
+        token_count("2026-11-20T11:20:00.000Z", usage(300, 0, 30)),
+    ]
+    write(home, "2026-11-20", "h", lines)
+    write(home, "2026-11-20", "h", lines, archived=True)  # the same session: counted once
+    summary = scan(home, store)
+    assert len(summary.counted_paths) == 1
+    cache = CostCache(store, "UTC")
+    hours = cache.grouped(summary.counted_paths, "2026-11-20", "2026-11-20", by=("day", "hour"))
+    assert sorted((d, h, inp + out) for d, h, inp, _c, _w, out, _r, _n in hours) == [
+        ("2026-11-20", 9, 110),
+        ("2026-11-20", 11, 220),
+    ]
+    projects = cache.grouped(summary.counted_paths, None, None, by=("project", "model"))
+    assert [(p, m, n) for p, m, *_v, n in projects] == [("/work/api", "gpt-5.5", 2)]

@@ -22,7 +22,7 @@ import contextlib
 import errno
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import apsw
 import orjson
@@ -45,8 +45,7 @@ GROUP_COLUMNS = {
 SAVE_BUSY_MS = 2000
 
 
-@dataclass(frozen=True)
-class CachedFile:
+class CachedFile(NamedTuple):  # a tuple: thousands are built on every run
     dev: int
     ino: int
     size: int
@@ -117,6 +116,7 @@ class CostCache:
             self._unusable(error)
 
     def _clear_and_stamp(self, db: apsw.Connection) -> None:
+        self._forget_files()
         db.execute("DROP TABLE IF EXISTS cost_rows; DROP TABLE IF EXISTS cost_files")
         create_cost_tables(db)
         db.execute(
@@ -164,9 +164,15 @@ class CostCache:
     # -- reading ------------------------------------------------------------------------------
 
     def files(self) -> dict[str, CachedFile]:
+        """Every cached file of this zone. Kept on the Store between calls (the tray's warm
+        runs) while `PRAGMA data_version` shows no other connection has written since."""
         if not self.usable:
             return {}
         try:
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            memo = getattr(self.store, "_cost_files", None)
+            if memo is not None and memo[:2] == (self.tz, version):
+                return memo[2]
             rows = self.db.execute(
                 "SELECT path, dev, ino, size, mtime_ns, session_id, project, last_event_ms, "
                 "fingerprint FROM cost_files WHERE tz = ?",
@@ -181,7 +187,11 @@ class CostCache:
                 self.rebuild("a file entry that is not a number")
                 return {}
             out[path] = CachedFile(*rest)
+        self.store._cost_files = (self.tz, version, out)
         return out
+
+    def _forget_files(self) -> None:
+        self.store._cost_files = None
 
     def state(self, path: str) -> FileState:
         """The saved parser state and sums of one file (CacheError if unreadable)."""
@@ -283,11 +293,19 @@ class CostCache:
 
         try:
             self._write(work, busy_ms=SAVE_BUSY_MS)
+            memo = getattr(self.store, "_cost_files", None)
+            if memo is not None and memo[0] == tz:  # our own commit: data_version stays
+                for path in gone:
+                    memo[2].pop(path, None)
+                for path, meta, _state in updates:
+                    memo[2][path] = meta
         except apsw.SQLError as error:
+            self._forget_files()
             # A table someone dropped: build the tables again; the next scan fills them.
             self.saved = False
             self.rebuild(str(error))
         except apsw.Error as error:
+            self._forget_files()
             self.saved = False
             message = (
                 f"the cost cache was not updated ({_why(self.db, error)}); the figures shown "

@@ -20,6 +20,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from codexbar.cost.cache import CachedFile
 
 NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 SUFFIXES = (".jsonl", ".jsonl.zst")
@@ -28,8 +32,7 @@ START_PAD = timedelta(days=1)
 MAX_DEPTH = 4
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):  # a tuple: thousands are built on every run
     path: str
     dev: int
     ino: int
@@ -93,14 +96,15 @@ def _too_late(parts: tuple[str, ...], latest: date | None) -> bool:
 
 
 def _walk(root: str, latest: date | None, problems: list[str]):
-    """(entry, folder parts) of every rollout-looking file under `root`."""
+    """(folder parts, rollout-looking entries) of every folder under `root`."""
     stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while stack:
         folder, parts = stack.pop()
+        files = []
         for entry in _scandir(folder, problems):
             name = entry.name
             if name.endswith(SUFFIXES):
-                yield entry, parts
+                files.append(entry)
             elif len(parts) < MAX_DEPTH and not name.startswith("."):
                 try:
                     is_dir = entry.is_dir()
@@ -108,27 +112,34 @@ def _walk(root: str, latest: date | None, problems: list[str]):
                     continue
                 if is_dir and not _too_late((*parts, name), latest):
                     stack.append((entry.path, (*parts, name)))
+        if files:
+            yield parts, files
 
 
 def discover(
     homes: list[Path],
     since_ms: int | None,
     until: date | None,
-    last_event_ms: Mapping[str, int | None] | None = None,
+    cached: Mapping[str, CachedFile] | None = None,
 ) -> Discovery:
     """Files that may hold events at or after `since_ms` (epoch ms; None: any) and on or before
-    the local day `until` (None: any). `last_event_ms` maps a cached path to its newest event."""
+    the local day `until` (None: any).
+
+    A file belongs when it changed since the range began (its mtime), unless the cache saw it
+    unchanged and knows its newest event is older; an unchanged file whose newest event is in
+    the range belongs whatever its mtime says."""
     latest = until + START_PAD if until else None
-    last_event_ms = last_event_ms or {}
+    cached = cached or {}
     result = Discovery()
     chosen: dict[str, tuple[os.DirEntry[str], bool]] = {}
     for home in homes:
         sessions = os.path.join(home, "sessions")
-        for entry, parts in _walk(sessions, latest, result.problems):
+        for parts, entries in _walk(sessions, latest, result.problems):
             folder = _folder_date(parts)
-            if latest and (folder or _name_date(entry.name) or latest) > latest:
-                continue
-            chosen[entry.path] = (entry, False)
+            for entry in entries:
+                if latest and (folder or _name_date(entry.name) or latest) > latest:
+                    continue
+                chosen[entry.path] = (entry, False)
         for entry in _scandir(os.path.join(home, "archived_sessions"), result.problems):
             if not entry.name.endswith(SUFFIXES):
                 continue
@@ -151,9 +162,17 @@ def discover(
             if not stat.S_ISDIR(st.st_mode):
                 result.problems.append(f"{path} is not a regular file (a pipe or a device)")
             continue
-        if since_ms is not None and st.st_mtime_ns // 1_000_000 < since_ms:
-            cached = last_event_ms.get(path)
-            if cached is None or cached < since_ms:
+        if since_ms is not None:
+            known = cached.get(path)
+            if known is not None and known[:4] == (
+                st.st_dev,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+            ):
+                if known.last_event_ms is None or known.last_event_ms < since_ms:
+                    continue  # unchanged, and all its events are older than the range
+            elif st.st_mtime_ns // 1_000_000 < since_ms:
                 continue  # nothing written since the range began
         result.files.append(
             Found(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, archived, compressed)

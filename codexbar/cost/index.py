@@ -205,7 +205,7 @@ def refresh(
     started = time.perf_counter()
     known = cache.files()
     since_ms = range_start_ms(since)
-    found = discover(homes, since_ms, until, {p: c.last_event_ms for p, c in known.items()})
+    found = discover(homes, since_ms, until, known)
     result = Indexed(problems=list(found.problems))
     result.stats.files_listed = len(found.listed)
     if force:

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import astuple
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -95,7 +94,7 @@ class Child:
         self.reader.start()
         document = {
             "tz": zone_name(tz),
-            "jobs": [[list(astuple(jobs[i][0])), _encode_state(jobs[i][1])] for i in indexes],
+            "jobs": [[list(jobs[i][0]), _encode_state(jobs[i][1])] for i in indexes],
         }
         assert self.proc.stdin is not None
         try:
