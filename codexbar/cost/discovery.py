@@ -129,52 +129,51 @@ def discover(
     unchanged and knows its newest event is older; an unchanged file whose newest event is in
     the range belongs whatever its mtime says."""
     latest = until + START_PAD if until else None
-    cached = cached or {}
     result = Discovery()
-    chosen: dict[str, tuple[os.DirEntry[str], bool]] = {}
+    folders: list[tuple[list[os.DirEntry[str]], bool, date | None]] = []
     for home in homes:
         sessions = os.path.join(home, "sessions")
         for parts, entries in _walk(sessions, latest, result.problems):
-            folder = _folder_date(parts)
-            for entry in entries:
-                if latest and (folder or _name_date(entry.name) or latest) > latest:
-                    continue
-                chosen[entry.path] = (entry, False)
-        for entry in _scandir(os.path.join(home, "archived_sessions"), result.problems):
-            if not entry.name.endswith(SUFFIXES):
+            folders.append((entries, False, _folder_date(parts)))
+        archived = _scandir(os.path.join(home, "archived_sessions"), result.problems)
+        folders.append(([e for e in archived if e.name.endswith(SUFFIXES)], True, None))
+    get = (cached or {}).get
+    listed, problems, files = result.listed, result.problems, result.files
+    for entries, archived, folder in folders:
+        names = {entry.name for entry in entries}
+        for entry in entries:
+            name = entry.name
+            if latest and (folder or _name_date(name) or latest) > latest:
+                continue  # started after the range
+            path = entry.path
+            listed.add(path)
+            compressed = name.endswith(".zst")
+            if compressed and name[:-4] in names:
+                continue  # the plain file wins: Codex decompressed it to append again
+            try:
+                st = entry.stat()  # the one stat a file costs
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            except OSError as error:
+                problems.append(f"{path}: {error.strerror or error}; skipped")
                 continue
-            if latest and (_name_date(entry.name) or latest) > latest:
+            if not stat.S_ISREG(st.st_mode):
+                if not stat.S_ISDIR(st.st_mode):
+                    problems.append(f"{path} is not a regular file (a pipe or a device)")
                 continue
-            chosen[entry.path] = (entry, True)
-    result.listed = set(chosen)
-    for path, (entry, archived) in chosen.items():
-        compressed = path.endswith(".zst")
-        if compressed and path[:-4] in chosen:
-            continue  # the plain file wins: Codex decompressed it to append again
-        try:
-            st = entry.stat()  # the one stat a file costs
-        except FileNotFoundError:
-            continue  # deleted between listing and stat
-        except OSError as error:
-            result.problems.append(f"{path}: {error.strerror or error}; skipped")
-            continue
-        if not stat.S_ISREG(st.st_mode):
-            if not stat.S_ISDIR(st.st_mode):
-                result.problems.append(f"{path} is not a regular file (a pipe or a device)")
-            continue
-        if since_ms is not None:
-            known = cached.get(path)
-            if known is not None and known[:4] == (
-                st.st_dev,
-                st.st_ino,
-                st.st_size,
-                st.st_mtime_ns,
-            ):
-                if known.last_event_ms is None or known.last_event_ms < since_ms:
-                    continue  # unchanged, and all its events are older than the range
-            elif st.st_mtime_ns // 1_000_000 < since_ms:
-                continue  # nothing written since the range began
-        result.files.append(
-            Found(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, archived, compressed)
-        )
+            mtime = st.st_mtime_ns
+            if since_ms is not None:
+                known = get(path)
+                if (
+                    known is not None
+                    and known.mtime_ns == mtime
+                    and known.size == st.st_size
+                    and known.ino == st.st_ino
+                    and known.dev == st.st_dev
+                ):
+                    if known.last_event_ms is None or known.last_event_ms < since_ms:
+                        continue  # unchanged, and all its events are older than the range
+                elif mtime // 1_000_000 < since_ms:
+                    continue  # nothing written since the range began
+            files.append(Found(path, st.st_dev, st.st_ino, st.st_size, mtime, archived, compressed))
     return result

@@ -456,14 +456,16 @@ class Parser:
         state = self.state
         when = self.days.resolve(obj.get("timestamp"))
         if when is not None:
+            ms = when[3]
             if state.burst:
                 if state.replay_end_ms is not None:
-                    state.burst = when[3] < state.replay_end_ms
-                elif state.last_ms is not None and when[3] - state.last_ms > BURST_GAP_MS:
+                    state.burst = ms < state.replay_end_ms
+                elif state.last_ms is not None and ms - state.last_ms > BURST_GAP_MS:
                     state.burst = False
-            state.last_ms = when[3]
-            if state.last_event_ms is None or when[3] > state.last_event_ms:
-                state.last_event_ms = when[3]
+            state.last_ms = ms
+            newest = state.last_event_ms
+            if newest is None or ms > newest:
+                state.last_event_ms = ms
         if kind == "token_usage_record":
             self._record(payload, when)
         elif kind == "turn_context":
@@ -604,10 +606,15 @@ class Parser:
         if cell is None:
             state.buckets[key] = [*usage, 1]
         else:
-            for i in range(5):
-                # Capped so that sums of many cells stay far inside SQLite's 64-bit integers.
-                cell[i] = min(cell[i] + usage[i], MAX_TOKENS)
+            cell[0] += usage[0]
+            cell[1] += usage[1]
+            cell[2] += usage[2]
+            cell[3] += usage[3]
+            cell[4] += usage[4]
             cell[5] += 1
+            if cell[0] > MAX_TOKENS or cell[3] > MAX_TOKENS:
+                # Capped so that sums of many cells stay far inside SQLite's 64-bit integers.
+                cell[:5] = [min(v, MAX_TOKENS) for v in cell[:5]]
 
 
 def _spawned_subagent(source: Any) -> bool:
