@@ -261,15 +261,18 @@ class CostCache:
         tz = self.tz
 
         def work(db: apsw.Connection) -> None:
-            for path in gone:
-                db.execute("DELETE FROM cost_rows WHERE path = ? AND tz = ?", (path, tz))
-                db.execute("DELETE FROM cost_files WHERE path = ? AND tz = ?", (path, tz))
-            for path, meta, state in updates:
-                db.execute("DELETE FROM cost_rows WHERE path = ? AND tz = ?", (path, tz))
-                db.execute(
-                    "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
-                    "session_id, project, last_event_ms, fingerprint, state) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # Three statements for the whole scan, not three per file: a cold scan of 8,000
+            # files spent a tenth of its time in per-file calls.
+            replaced = [(path, tz) for path in gone] + [(path, tz) for path, _, _ in updates]
+            db.executemany("DELETE FROM cost_rows WHERE path = ? AND tz = ?", replaced)
+            db.executemany(
+                "DELETE FROM cost_files WHERE path = ? AND tz = ?", [(p, tz) for p in gone]
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
+                "session_id, project, last_event_ms, fingerprint, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
                     (
                         path,
                         tz,
@@ -282,14 +285,20 @@ class CostCache:
                         state.last_event_ms,
                         meta.fingerprint,
                         state.to_json(),
-                    ),
-                )
-                db.executemany(
-                    "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
-                    "input, cached, cache_write, output, reasoning, responses) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(path, tz, *key, *values) for key, values in state.buckets.items()],
-                )
+                    )
+                    for path, meta, state in updates
+                ],
+            )
+            db.executemany(
+                "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
+                "input, cached, cache_write, output, reasoning, responses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (path, tz, *key, *values)
+                    for path, _, state in updates
+                    for key, values in state.buckets.items()
+                ],
+            )
 
         try:
             self._write(work, busy_ms=SAVE_BUSY_MS)

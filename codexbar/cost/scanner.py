@@ -57,7 +57,7 @@ LONG_CONTEXT_INPUT = 272_000
 # A fork's replayed lines are written in one burst; a real model response takes longer.
 BURST_GAP_MS = 1000
 RECENT_TOTALS = 16
-RECENT_RESPONSES = 64
+RECENT_RESPONSES = 16  # a re-emitted record follows its original closely
 # No real counter comes near this (10 trillion tokens); a bigger one is garbage, not usage.
 MAX_TOKENS = 10**13
 

@@ -28,6 +28,7 @@ from codexbar.cost.scanner import FileState
 
 # Below this much to read, starting the second process costs more than it saves.
 PARALLEL_MIN_BYTES = 96 << 20
+PARENT_SHARE = 0.42
 PR_SET_PDEATHSIG = 1
 
 
@@ -51,28 +52,30 @@ def usable(total_bytes: int, jobs: int, tz: tzinfo | None) -> bool:
 
 
 def split(jobs: list[tuple[Found, FileState]]) -> tuple[list[int], list[int]]:
-    """Job indexes for this process and for the child, with about equal bytes each."""
+    """Job indexes for this process and for the child. This process also decodes the child's
+    answers, saves the cache and adds up, so it reads a little less than half."""
     order = sorted(range(len(jobs)), key=lambda i: jobs[i][0].size - jobs[i][1].offset)
     mine: list[int] = []
     theirs: list[int] = []
-    loads = [0, 0]
+    loads = [0.0, 0.0]
     for i in reversed(order):  # largest first
         side = 0 if loads[0] <= loads[1] else 1
         (mine if side == 0 else theirs).append(i)
-        loads[side] += jobs[i][0].size - jobs[i][1].offset
+        size = jobs[i][0].size - jobs[i][1].offset
+        loads[side] += size / PARENT_SHARE if side == 0 else size / (1 - PARENT_SHARE)
     return mine, theirs
 
 
 def _encode_state(state: FileState) -> dict:
     return {
-        "state": orjson.loads(state.to_json()),
+        "state": state.to_json().decode(),  # a string: decoded once, by FileState.from_json
         "buckets": [[*key, *values] for key, values in state.buckets.items()],
     }
 
 
 def _decode_state(data: dict) -> FileState:
     buckets = {tuple(row[:6]): row[6:] for row in data["buckets"]}
-    return FileState.from_json(orjson.dumps(data["state"]), buckets)
+    return FileState.from_json(data["state"], buckets)
 
 
 class Child:
