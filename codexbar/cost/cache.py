@@ -129,14 +129,14 @@ class CostCache:
             f"the cost cache could not be used ({_why(self.db, error)}); every session file is "
             "read again and the figures are not cached"
         )
-        log.warning("%s: %s", message, error)
+        log.debug("%s: %s", message, error)  # the message reaches the user as a warning
         self.warnings.append(message)
         self.usable = False
 
     def rebuild(self, what: str) -> None:
         """Start the cache again after finding its contents unreadable."""
         message = f"the cost cache was unreadable ({what}); it is being rebuilt"
-        log.warning(message)
+        log.debug(message)  # the message reaches the user as a warning
         self.warnings.append(message)
         try:
             self._write(self._clear_and_stamp)
@@ -320,5 +320,5 @@ class CostCache:
                 f"the cost cache was not updated ({_why(self.db, error)}); the figures shown "
                 "are complete but were not cached, so the next run reads those files again"
             )
-            log.warning("%s: %s", message, error)
+            log.debug("%s: %s", message, error)  # the message reaches the user as a warning
             self.warnings.append(message)
