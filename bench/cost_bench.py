@@ -181,6 +181,28 @@ def in_process(home: Path, data: Path, runs: int, since: str, until: str) -> dic
     return json.loads(out)
 
 
+def floors(home: Path) -> dict[str, float]:
+    """What reading the bytes costs at all: `cat`, and Python walking every line with mmap and
+    memchr (no parsing) — the floor under any pure-Python scanner."""
+    import mmap
+
+    files = [str(p) for p in home.rglob("*.jsonl")]
+    started = time.perf_counter()
+    for i in range(0, len(files), 500):
+        subprocess.run(["cat", *files[i : i + 500]], stdout=subprocess.DEVNULL, check=True)
+    cat = time.perf_counter() - started
+    started = time.perf_counter()
+    for path in files:
+        with open(path, "rb") as handle:
+            if not os.fstat(handle.fileno()).st_size:
+                continue
+            with mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ) as mapped:
+                find, at = mapped.find, 0
+                while (at := find(b"\n", at) + 1) > 0:
+                    pass
+    return {"cat": cat, "mmap_lines": time.perf_counter() - started}
+
+
 def bench(name: str, runs: int, cc: Path | None) -> None:
     home = corpus(name)
     truth = json.loads((home / "truth.json").read_text())
@@ -220,6 +242,11 @@ def bench(name: str, runs: int, cc: Path | None) -> None:
     line("ours warm (--all, process)", warm, cc_wall)
     line(f"ours warm (--days {WINDOW_DAYS}, process)", window_warm, cc_wall)
     print(f"  {'ours warm (in-process)':<26} {in_proc['warm_ms']:8.1f} ms  (--days {WINDOW_DAYS})")
+    floor = floors(home)
+    print(
+        f"  floor: cat {floor['cat'] * 1000:.0f} ms, Python mmap + memchr over every line "
+        f"{floor['mmap_lines'] * 1000:.0f} ms (one core, no parsing)"
+    )
     print(f"  {'ours append (in-process)':<26} {in_proc['append_ms']:8.1f} ms  (one response)")
 
 
