@@ -60,7 +60,7 @@ class CacheError(Exception):
     pass
 
 
-def _why(db: apsw.Connection | None, error: Exception) -> str:
+def describe_error(db: apsw.Connection | None, error: Exception) -> str:
     """A failed database operation in words."""
     code = 0
     if db is not None:
@@ -83,9 +83,6 @@ def _why(db: apsw.Connection | None, error: Exception) -> str:
     if isinstance(error, apsw.CantOpenError):
         return "the file cannot be opened"
     return "the database could not be written"
-
-
-describe_error = _why
 
 
 def _valid_values(values: Sequence[object]) -> bool:
@@ -125,9 +122,10 @@ class CostCache:
         )
 
     def _unusable(self, error: Exception) -> None:
+        why = describe_error(self.db, error)
         message = (
-            f"the cost cache could not be used ({_why(self.db, error)}); every session file is "
-            "read again and the figures are not cached"
+            f"the cost cache could not be used ({why}); every session file is read again and "
+            "the figures are not cached"
         )
         log.debug("%s: %s", message, error)  # the message reaches the user as a warning
         self.warnings.append(message)
@@ -316,9 +314,10 @@ class CostCache:
         except apsw.Error as error:
             self._forget_files()
             self.saved = False
+            why = describe_error(self.db, error)
             message = (
-                f"the cost cache was not updated ({_why(self.db, error)}); the figures shown "
-                "are complete but were not cached, so the next run reads those files again"
+                f"the cost cache was not updated ({why}); the figures shown are complete but "
+                "were not cached, so the next run reads those files again"
             )
             log.debug("%s: %s", message, error)  # the message reaches the user as a warning
             self.warnings.append(message)
