@@ -16,11 +16,13 @@ from codexbar.cli.options import home_option, warn
 from codexbar.codex_home import codex_homes
 from codexbar.cost.summary import CostSummary, Figures, cost_summary
 from codexbar.errors import EXIT_OK
+from codexbar.settings import SETTINGS_BY_KEY
 from codexbar.settings import load as load_settings
 from codexbar.store import Store
 
 NOTE = "API-price estimates, not a bill."
 GROUPS = ("day", "model", "project", "effort")
+DAYS = SETTINGS_BY_KEY["cost_days"]  # --days takes what the setting takes
 
 
 def _zone(name: str | None) -> tzinfo | None:
@@ -150,9 +152,10 @@ def render_text(s: CostSummary, by: str) -> str:
 @click.command()
 @click.option(
     "--days",
-    type=click.IntRange(1, 365),
+    type=click.IntRange(DAYS.minimum, DAYS.maximum),
     default=None,
-    help="Last N days, 1 to 365 like the cost_days setting (default: that setting, 30).",
+    help=f"Last N days, {DAYS.minimum} to {DAYS.maximum} like the cost_days setting "
+    f"(default: that setting, {DAYS.default}).",
 )
 @click.option("--since", "since_text", metavar="DATE", help="First day (YYYY-MM-DD).")
 @click.option("--until", "until_text", metavar="DATE", help="Last day (default today).")
