@@ -270,7 +270,7 @@ class CostCache:
                 "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
                 "session_id, project, last_event_ms, fingerprint, state) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+                (  # generators: a cold scan's rows are never all in memory at once
                     (
                         path,
                         tz,
@@ -285,17 +285,17 @@ class CostCache:
                         state.to_json(),
                     )
                     for path, meta, state in updates
-                ],
+                ),
             )
             db.executemany(
                 "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
                 "input, cached, cache_write, output, reasoning, responses) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
+                (
                     (path, tz, *key, *values)
                     for path, _, state in updates
                     for key, values in state.buckets.items()
-                ],
+                ),
             )
 
         try:
