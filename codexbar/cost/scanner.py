@@ -152,7 +152,7 @@ class DayResolver:
 
     def __init__(self, tz: tzinfo | None) -> None:
         self.tz = tz
-        self._hours: dict[str, tuple[int, str, int | None]] = {}
+        self._hours: dict[str, tuple[int, str, int | None, str | None, int]] = {}
         self._days: dict[int, str] = {}
 
     def _offset(self, epoch: int) -> int:
@@ -161,17 +161,20 @@ class DayResolver:
         offset = datetime.fromtimestamp(epoch, self.tz).utcoffset()
         return int(offset.total_seconds()) if offset is not None else 0
 
-    def _hour(self, key: str) -> tuple[int, str, int | None] | None:
-        try:  # by hand: strptime was a tenth of a cold scan
-            y, m, d, h = int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13])
-            epoch = calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0))
-            datetime(y, m, d, h)  # rejects month 13, hour 25, ...
-        except ValueError:
-            return None
+    def _hour(self, key: str) -> tuple[int, str, int | None, str | None, int]:
+        """(epoch of the UTC hour, UTC day, offset or None, local day, local hour); the local day
+        and hour are filled in only when the whole UTC hour is one local hour (a whole-hour
+        offset that does not change within it)."""
+        y, m, d, h = int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13])
+        datetime(y, m, d, h)  # ValueError for month 13, hour 25, ...
+        epoch = calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0))
         offset = self._offset(epoch)
         if self._offset(epoch + 3599) != offset:
-            return epoch, key[:10], None  # the offset changes within this hour
-        return epoch, key[:10], offset
+            return epoch, key[:10], None, None, 0  # the offset changes within this hour
+        if offset % 3600:
+            return epoch, key[:10], offset, None, 0  # local hours start inside UTC hours
+        day, hour = self._local(epoch, offset)
+        return epoch, key[:10], offset, day, hour
 
     def _local(self, epoch: int, offset: int | None) -> tuple[str, int]:
         if offset is None:
@@ -189,28 +192,25 @@ class DayResolver:
         if len(ts) >= 20 and ts[-1] == "Z" and ts[10] == "T" and ts[13] == ":" and ts[16] == ":":
             key = ts[:13]
             hit = self._hours.get(key)
-            if hit is None:
-                hit = self._hour(key)
+            try:
                 if hit is None:
-                    return None
-                if len(self._hours) > 100_000:
-                    self._hours.clear()
-                self._hours[key] = hit
-            if len(ts) == 24 and ts[19] == ".":  # Codex's own: milliseconds
-                rest = ts[14:16] + ts[17:19] + ts[20:23]
-                if not rest.isdigit():
-                    return None
-                minute, ms = int(rest[:2]), int(rest[2:])
-            else:
-                minute_text, sec = ts[14:16], ts[17:19]
-                frac = ts[20:23] if ts[19:20] == "." else ""
-                if not (minute_text + sec).isdigit() or not (frac.isdigit() or not frac):
-                    return None
-                minute = int(minute_text)
-                ms = int(sec) * 1000 + (int(frac.ljust(3, "0")) if frac else 0)
-            if minute > 59 or ms > 60_999:
+                    hit = self._hour(key)
+                    if len(self._hours) > 100_000:
+                        self._hours.clear()
+                    self._hours[key] = hit
+                if len(ts) == 24 and ts[19] == ".":  # Codex's own: milliseconds
+                    ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000 + int(ts[20:23])
+                else:
+                    frac = ts[20:23] if ts[19:20] == "." else ""
+                    ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000
+                    ms += int(frac.ljust(3, "0")) if frac else 0
+            except ValueError:
                 return None
-            epoch_ms = (hit[0] + minute * 60) * 1000 + ms
+            if ms >= 3_600_000 or ms < 0:
+                return None
+            epoch_ms = hit[0] * 1000 + ms
+            if hit[3] is not None:
+                return hit[3], hit[4], hit[1], epoch_ms
             day, hour = self._local(epoch_ms // 1000, hit[2])
             return day, hour, hit[1], epoch_ms
         try:
