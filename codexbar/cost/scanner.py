@@ -344,7 +344,8 @@ class Parser:
         find, startswith = data.find, data.startswith
         while start < end:
             newline = find(b"\n", start, end)
-            head = find(TYPE_KEY, start, min(newline, start + HEAD))
+            limit = start + HEAD
+            head = find(TYPE_KEY, start, newline if newline < limit else limit)
             if head < 0:
                 if newline - start > 1 and find(FALLBACK_NEEDLE, start, newline) >= 0:
                     self._decode_dispatch(data, start, newline)
