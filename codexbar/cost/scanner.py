@@ -529,7 +529,7 @@ class Parser:
             if state.record_pending == 1:
                 state.record_pending = 0  # unusable: let the token_count after it count instead
             return
-        self._add(when, usage, self._model_hint(payload))
+        self._add(when, usage, None if state.model else self._model_hint(payload))
 
     def _token_count(self, obj: dict[str, Any], payload: dict[str, Any], when: When | None) -> None:
         state = self.state
@@ -558,8 +558,10 @@ class Parser:
                 )
         if covered or state.burst or delta is None or when is None or not any(delta):
             return
-        hints = (info, payload, obj)
-        self._add(when, delta, next((h for x in hints if (h := self._model_hint(x))), None))
+        hint = None
+        if not state.model:  # only then does the event's own model name matter
+            hint = next((h for x in (info, payload, obj) if (h := self._model_hint(x))), None)
+        self._add(when, delta, hint)
 
     def _total_delta(self, total: list[int], last: list[int] | None) -> list[int] | None:
         state = self.state
