@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
-from codexbar.cost import worker
 from codexbar.cost.cache import CachedFile, CostCache
 from codexbar.cost.discovery import Found, discover
 from codexbar.cost.scanner import DayResolver, FileState, scan_stream
@@ -28,6 +27,8 @@ Progress = Callable[[int, int], None]  # (bytes done, bytes to read)
 ZST_MIN_LIMIT = 256 << 20
 ZST_MAX_RATIO = 200
 FINGERPRINT_BYTES = 1024
+# Below this much to read, starting the second process costs more than it saves.
+PARALLEL_MIN_BYTES = 96 << 20
 
 
 @dataclass
@@ -134,6 +135,13 @@ def _scan_file(
     return _Outcome(state, read, problem, mark)
 
 
+def _worker():
+    """codexbar.cost.worker, imported only for a big cold scan (subprocess, threads, ctypes)."""
+    from codexbar.cost import worker
+
+    return worker
+
+
 def _scan_all(
     jobs: list[tuple[Found, FileState]],
     tz: tzinfo | None,
@@ -142,10 +150,11 @@ def _scan_all(
 ) -> Iterator[tuple[Found, _Outcome]]:
     """Scan the planned files; a big cold scan is shared with a second process (the per-line
     Python work, not the disk, is what bounds it)."""
-    if not worker.usable(total, len(jobs), tz):
+    if total < PARALLEL_MIN_BYTES or not _worker().usable(len(jobs), tz):
         for item, state in jobs:
             yield item, _scan_file(item, state, tz, tick)
         return
+    worker = _worker()
     mine, theirs = worker.split(jobs)
     child = worker.Child(jobs, theirs, tz)
     try:

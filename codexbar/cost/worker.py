@@ -26,8 +26,6 @@ import orjson
 from codexbar.cost.discovery import Found
 from codexbar.cost.scanner import FileState
 
-# Below this much to read, starting the second process costs more than it saves.
-PARALLEL_MIN_BYTES = 96 << 20
 PARENT_SHARE = 0.42
 PR_SET_PDEATHSIG = 1
 
@@ -42,13 +40,8 @@ def zone_name(tz: tzinfo | None) -> str | bool | None:
     return key if isinstance(key, str) and isinstance(tz, ZoneInfo) else False
 
 
-def usable(total_bytes: int, jobs: int, tz: tzinfo | None) -> bool:
-    return (
-        total_bytes >= PARALLEL_MIN_BYTES
-        and jobs >= 2
-        and (os.cpu_count() or 1) >= 2
-        and zone_name(tz) is not False
-    )
+def usable(jobs: int, tz: tzinfo | None) -> bool:
+    return jobs >= 2 and (os.cpu_count() or 1) >= 2 and zone_name(tz) is not False
 
 
 def split(jobs: list[tuple[Found, FileState]]) -> tuple[list[int], list[int]]:
