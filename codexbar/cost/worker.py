@@ -41,7 +41,9 @@ def zone_name(tz: tzinfo | None) -> str | bool | None:
 
 
 def usable(jobs: int, tz: tzinfo | None) -> bool:
-    return jobs >= 2 and (os.cpu_count() or 1) >= 2 and zone_name(tz) is not False
+    # A frozen build's executable is the app itself, not a Python that can run `-m`.
+    frozen = getattr(sys, "frozen", False)
+    return not frozen and jobs >= 2 and (os.cpu_count() or 1) >= 2 and zone_name(tz) is not False
 
 
 def split(jobs: list[tuple[Found, FileState]]) -> tuple[list[int], list[int]]:
