@@ -453,3 +453,26 @@ def test_copy_of_fixture_home_is_untouched(codex_home, store):
     assert {p: p.read_bytes() for p in codex_home.rglob("*.jsonl")} == before
     shutil.rmtree(codex_home / "archived_sessions")
     assert scan([codex_home], store).range.total_tokens == 207_078 - 19_257
+
+
+def test_a_scan_shared_with_a_second_process_matches_truth(tmp_path, store, monkeypatch):
+    from codexbar.cost import worker
+
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 2)
+    children = []
+
+    class CountedChild(worker.Child):
+        def __init__(self, *args, **kwargs):
+            children.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(worker, "Child", CountedChild)
+    truth = generate(tmp_path / "home", seed=5)
+    summary = scan([tmp_path / "home"], store)
+    assert len(children) == 1 and children[0].indexes  # it really read some of the files
+    assert children[0].proc.returncode == 0
+    assert cells(summary) == truth_cells(truth)
+    assert summary.range.responses == truth["grand_total"]["responses"]
+    again = scan([tmp_path / "home"], store)  # what the child parsed was cached like the rest
+    assert again.scan.bytes_read == 0 and cells(again) == cells(summary)
