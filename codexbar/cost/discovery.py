@@ -141,9 +141,11 @@ def discover(
     listed, problems, files = result.listed, result.problems, result.files
     for entries, archived, folder in folders:
         names = {entry.name for entry in entries}
+        # A dated folder after the range was never walked; other files carry their own date.
+        by_name = latest is not None and folder is None
         for entry in entries:
             name = entry.name
-            if latest and (folder or _name_date(name) or latest) > latest:
+            if by_name and (_name_date(name) or latest) > latest:  # type: ignore[operator]
                 continue  # started after the range
             path = entry.path
             listed.add(path)
@@ -157,7 +159,7 @@ def discover(
             except OSError as error:
                 problems.append(f"{path}: {error.strerror or error}; skipped")
                 continue
-            if not stat.S_ISREG(st.st_mode):
+            if st.st_mode & 0o170000 != stat.S_IFREG:
                 if not stat.S_ISDIR(st.st_mode):
                     problems.append(f"{path} is not a regular file (a pipe or a device)")
                 continue
