@@ -29,6 +29,9 @@ ZST_MAX_RATIO = 200
 FINGERPRINT_BYTES = 1024
 # Below this much to read, starting the second process costs more than it saves.
 PARALLEL_MIN_BYTES = 96 << 20
+# How far ahead of the parser the kernel is asked to read (when the logs are not in memory).
+PREFETCH_BYTES = 16 << 20
+PREFETCH_FILES = 64
 
 
 @dataclass
@@ -151,16 +154,13 @@ def _scan_all(
     """Scan the planned files; a big cold scan is shared with a second process (the per-line
     Python work, not the disk, is what bounds it)."""
     if total < PARALLEL_MIN_BYTES or not _worker().usable(len(jobs), tz):
-        for item, state in jobs:
-            yield item, _scan_file(item, state, tz, tick)
+        yield from scan_in_order(jobs, tz, tick)
         return
     worker = _worker()
     mine, theirs = worker.split(jobs)
     child = worker.Child(jobs, theirs, tz)
     try:
-        for i in mine:
-            item, state = jobs[i]
-            yield item, _scan_file(item, state, tz, tick)
+        yield from scan_in_order([jobs[i] for i in mine], tz, tick)
         for i, answer in child.results():
             item, state = jobs[i]
             if answer is None:  # the child died: read this one here
@@ -171,6 +171,42 @@ def _scan_all(
             yield item, _Outcome(new_state, read, problem, mark)
     finally:
         child.stop()
+
+
+def _prefetch(item: Found, offset: int) -> None:
+    """Ask the kernel to start reading a file while the one before it is parsed: when the page
+    cache no longer holds the logs, disk reads then overlap the Python work."""
+    if not hasattr(os, "posix_fadvise") or item.compressed:
+        return
+    try:
+        fd = os.open(item.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        os.posix_fadvise(fd, offset, 0, os.POSIX_FADV_WILLNEED)
+    except OSError:
+        pass  # not a regular file, or a file system that cannot
+    finally:
+        os.close(fd)
+
+
+def scan_in_order(
+    jobs: list[tuple[Found, FileState]],
+    tz: tzinfo | None,
+    tick: Callable[[int], None] | None = None,
+) -> Iterator[tuple[Found, _Outcome]]:
+    """Scan files one after another, the next few megabytes already on their way."""
+    ahead, queued = 0, 0  # the next job to prefetch; bytes asked for beyond the current file
+    for number, (item, state) in enumerate(jobs):
+        queued -= item.size - state.offset if number < ahead else 0
+        if ahead <= number:
+            ahead, queued = number + 1, 0
+        while ahead < len(jobs) and queued < PREFETCH_BYTES and ahead - number <= PREFETCH_FILES:
+            following, its_state = jobs[ahead]
+            _prefetch(following, its_state.offset)
+            queued += following.size - its_state.offset
+            ahead += 1
+        yield item, _scan_file(item, state, tz, tick)
 
 
 def _still_the_same(item: Found, cached: CachedFile, offset: int) -> bool:

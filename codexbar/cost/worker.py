@@ -26,7 +26,9 @@ import orjson
 from codexbar.cost.discovery import Found
 from codexbar.cost.scanner import FileState
 
-PARENT_SHARE = 0.42
+# Measured on 8,000 small files: saving, adding up and decoding one file's answer cost this
+# process about what parsing 64 KB of log does.
+PER_FILE_BYTES = 64 << 10
 PR_SET_PDEATHSIG = 1
 
 
@@ -47,17 +49,17 @@ def usable(jobs: int, tz: tzinfo | None) -> bool:
 
 
 def split(jobs: list[tuple[Found, FileState]]) -> tuple[list[int], list[int]]:
-    """Job indexes for this process and for the child. This process also decodes the child's
-    answers, saves the cache and adds up, so it reads a little less than half."""
+    """Job indexes for this process and for the child, so that both finish together. This
+    process also decodes the child's answers, saves every file to the cache and adds up: work
+    that grows with the number of files, counted here as PER_FILE_BYTES of reading each."""
     order = sorted(range(len(jobs)), key=lambda i: jobs[i][0].size - jobs[i][1].offset)
     mine: list[int] = []
     theirs: list[int] = []
-    loads = [0.0, 0.0]
+    loads = [PER_FILE_BYTES * len(jobs), 0]
     for i in reversed(order):  # largest first
         side = 0 if loads[0] <= loads[1] else 1
         (mine if side == 0 else theirs).append(i)
-        size = jobs[i][0].size - jobs[i][1].offset
-        loads[side] += size / PARENT_SHARE if side == 0 else size / (1 - PARENT_SHARE)
+        loads[side] += jobs[i][0].size - jobs[i][1].offset
     return mine, theirs
 
 
@@ -153,15 +155,14 @@ def _die_with_parent() -> None:
 
 def main() -> None:
     _die_with_parent()
-    from codexbar.cost.index import _scan_file
+    from codexbar.cost.index import scan_in_order
 
     document = orjson.loads(sys.stdin.buffer.read())
     name = document["tz"]
     tz = None if name is None else (UTC if name == "UTC" else ZoneInfo(name))
     out = sys.stdout.buffer
-    for number, (fields, saved) in enumerate(document["jobs"]):
-        found = Found(*fields)
-        outcome = _scan_file(found, _decode_state(saved), tz)
+    jobs = [(Found(*fields), _decode_state(saved)) for fields, saved in document["jobs"]]
+    for number, (_found, outcome) in enumerate(scan_in_order(jobs, tz)):
         answer: dict = {"i": number, "read": outcome.bytes_read, "problem": outcome.problem}
         if outcome.state is not None:
             answer.update(_encode_state(outcome.state))
