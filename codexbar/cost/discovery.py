@@ -139,8 +139,9 @@ def discover(
         folders.append(([e for e in archived if e.name.endswith(SUFFIXES)], True, None))
     get = (cached or {}).get
     listed, problems, files = result.listed, result.problems, result.files
+    add, regular = listed.add, stat.S_IFREG
     for entries, archived, folder in folders:
-        names = {entry.name for entry in entries}
+        names: set[str] | None = None  # built only for a folder that holds a .zst
         # A dated folder after the range was never walked; other files carry their own date.
         by_name = latest is not None and folder is None
         for entry in entries:
@@ -148,10 +149,13 @@ def discover(
             if by_name and (_name_date(name) or latest) > latest:  # type: ignore[operator]
                 continue  # started after the range
             path = entry.path
-            listed.add(path)
+            add(path)
             compressed = name.endswith(".zst")
-            if compressed and name[:-4] in names:
-                continue  # the plain file wins: Codex decompressed it to append again
+            if compressed:
+                if names is None:
+                    names = {e.name for e in entries}
+                if name[:-4] in names:
+                    continue  # the plain file wins: Codex decompressed it to append again
             try:
                 st = entry.stat()  # the one stat a file costs
             except FileNotFoundError:
@@ -159,21 +163,22 @@ def discover(
             except OSError as error:
                 problems.append(f"{path}: {error.strerror or error}; skipped")
                 continue
-            if st.st_mode & 0o170000 != stat.S_IFREG:
+            if st.st_mode & 0o170000 != regular:
                 if not stat.S_ISDIR(st.st_mode):
                     problems.append(f"{path} is not a regular file (a pipe or a device)")
                 continue
             mtime = st.st_mtime_ns
             if since_ms is not None:
                 known = get(path)
+                # (dev, ino, size, mtime_ns, ..., last_event_ms): unchanged since it was parsed?
                 if (
                     known is not None
-                    and known.mtime_ns == mtime
-                    and known.size == st.st_size
-                    and known.ino == st.st_ino
-                    and known.dev == st.st_dev
+                    and known[3] == mtime
+                    and known[2] == st.st_size
+                    and known[1] == st.st_ino
+                    and known[0] == st.st_dev
                 ):
-                    if known.last_event_ms is None or known.last_event_ms < since_ms:
+                    if known[6] is None or known[6] < since_ms:
                         continue  # unchanged, and all its events are older than the range
                 elif mtime // 1_000_000 < since_ms:
                     continue  # nothing written since the range began
