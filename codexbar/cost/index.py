@@ -258,7 +258,7 @@ def refresh(
     jobs: list[tuple[Found, FileState]] = []
     for item in found.files:
         cached = known.get(item.path)
-        state = FileState()
+        state = None
         if cached and (cached.dev, cached.ino) == (item.dev, item.ino):
             if (cached.size, cached.mtime_ns) == (item.size, item.mtime_ns):
                 result.files[item.path] = (item, cached)
@@ -268,7 +268,7 @@ def refresh(
                 saved = cache.state(item.path)  # CacheError: the caller rebuilds, reads all
                 if _still_the_same(item, cached, saved.offset):
                     state = saved
-        jobs.append((item, state))
+        jobs.append((item, state or FileState()))
 
     total = sum(item.size - state.offset for item, state in jobs)
     done = 0
@@ -300,9 +300,8 @@ def refresh(
         updates.append((item.path, meta, state))
         result.fresh[item.path] = state
         result.files[item.path] = (item, meta)
-    gone = [
-        p for p in known if p not in found.listed and _under(p, homes) and not os.path.lexists(p)
-    ]
+    unlisted = known.keys() - found.listed  # cached, but not seen in the homes this time
+    gone = [p for p in unlisted if _under(p, homes) and not os.path.lexists(p)]
     if updates or gone:
         cache.save(updates, gone)
     result.stats.files = len(result.files)
