@@ -121,14 +121,13 @@ class CostCache:
             (str(PARSER_VERSION),),
         )
 
-    def _unusable(self, error: Exception) -> None:
-        why = describe_error(self.db, error)
-        message = (
-            f"the cost cache could not be used ({why}); every session file is read again and "
-            "the figures are not cached"
-        )
+    def _warn(self, what: str, error: Exception, consequence: str) -> None:
+        message = f"the cost cache {what} ({describe_error(self.db, error)}); {consequence}"
         log.debug("%s: %s", message, error)  # the message reaches the user as a warning
         self.warnings.append(message)
+
+    def _unusable(self, error: Exception) -> None:
+        self._warn("could not be used", error, "every session file is read again and not cached")
         self.usable = False
 
     def rebuild(self, what: str) -> None:
@@ -314,10 +313,9 @@ class CostCache:
         except apsw.Error as error:
             self._forget_files()
             self.saved = False
-            why = describe_error(self.db, error)
-            message = (
-                f"the cost cache was not updated ({why}); the figures shown are complete but "
-                "were not cached, so the next run reads those files again"
+            self._warn(
+                "was not updated",
+                error,
+                "the figures shown are complete but were not cached, so the next run reads "
+                "those files again",
             )
-            log.debug("%s: %s", message, error)  # the message reaches the user as a warning
-            self.warnings.append(message)
