@@ -45,7 +45,8 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format codexbar providers tests
 
-# Cost scanner benchmark (minutes; builds ~2 GB under .cache/bench). Not part of `make test`.
+# Cost scanner benchmark against ccusage 20 (about 10 minutes; builds two ~2 GB corpora under
+# .cache/bench once). Smaller: make bench BENCH_ARGS="--corpora c100 --runs 3". Not in `make test`.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/cost_bench.py $(BENCH_ARGS)
 

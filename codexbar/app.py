@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codexbar import settings as settings_module
-from codexbar.codex_home import resolve_home
+
+# codex_homes lives with the other home lookups, so `codexbar cost` need not import the engine.
+from codexbar.codex_home import codex_homes
 from codexbar.engine import Engine
 from codexbar.models import UsageSnapshot
 from codexbar.reading import Reading, choose
@@ -17,16 +19,6 @@ from codexbar.sources import SourceContext, SourceRegistry, discover_sources, ut
 from codexbar.store import Store
 
 log = logging.getLogger(__name__)
-
-
-def codex_homes(settings: Settings, explicit: tuple[str, ...] = ()) -> list[Path]:
-    """`--home` (repeatable) wins, then the settings' list, then $CODEX_HOME or ~/.codex."""
-    if explicit:
-        return [resolve_home(h) for h in explicit]
-    configured = [h for h in settings.get("codex_homes") if h.strip()]
-    if configured:
-        return [resolve_home(h) for h in configured]
-    return [resolve_home(None)]
 
 
 @dataclass

@@ -6,7 +6,10 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codexbar.settings import Settings
 
 from codexbar.safe_files import UnreadableFile, read_text
 
@@ -32,6 +35,16 @@ def resolve_home(
 
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path))
+
+
+def codex_homes(settings: Settings, explicit: tuple[str, ...] = ()) -> list[Path]:
+    """`--home` (repeatable) wins, then the settings' list, then $CODEX_HOME or ~/.codex."""
+    if explicit:
+        return [resolve_home(h) for h in explicit]
+    configured = [h for h in settings.get("codex_homes") if h.strip()]
+    if configured:
+        return [resolve_home(h) for h in configured]
+    return [resolve_home(None)]
 
 
 def auth_path(home: Path, env: Mapping[str, str] | None = None) -> Path:

@@ -6,8 +6,10 @@ not a usable database is moved aside (never deleted) and a fresh one is built, w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +27,16 @@ from codexbar.safe_files import describe
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 class StoreTooNew(Exception):
@@ -80,6 +92,40 @@ def _migration_notification_memory(db: apsw.Connection) -> None:
     )
 
 
+# The cost cache's current layout (codexbar/cost/cache.py owns it). `IF NOT EXISTS`: the cache
+# recreates a table someone dropped with the same statements.
+COST_TABLES = """
+    CREATE TABLE IF NOT EXISTS cost_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS cost_files (
+        path TEXT NOT NULL, tz TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+        size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, session_id TEXT, project TEXT,
+        last_event_ms INTEGER, fingerprint BLOB, state BLOB NOT NULL, PRIMARY KEY (path, tz)
+    );
+    CREATE TABLE IF NOT EXISTS cost_rows (
+        path TEXT NOT NULL, tz TEXT NOT NULL, day TEXT NOT NULL, hour INTEGER NOT NULL,
+        utc_day TEXT NOT NULL, model TEXT NOT NULL, effort TEXT NOT NULL, long INTEGER NOT NULL,
+        input INTEGER NOT NULL, cached INTEGER NOT NULL, cache_write INTEGER NOT NULL,
+        output INTEGER NOT NULL, reasoning INTEGER NOT NULL, responses INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS cost_rows_file ON cost_rows(path, tz);
+    CREATE INDEX IF NOT EXISTS cost_rows_day ON cost_rows(tz, day);
+"""
+
+
+def create_cost_tables(db: apsw.Connection) -> None:
+    db.execute(COST_TABLES)
+
+
+def _migration_cost_by_time(db: apsw.Connection) -> None:
+    """Cost cache, second layout: per-file newest event time (files are found by time, not by
+    folder), a fingerprint of the bytes before the resume offset (a file rewritten in place is
+    read again) and the local hour in every row (hourly series). The old rows are rebuilt by
+    the next scan."""
+    db.execute("DROP TABLE IF EXISTS cost_rows; DROP TABLE IF EXISTS cost_files")
+    create_cost_tables(db)
+    db.execute("DELETE FROM cost_meta WHERE key = 'parser_version'")
+
+
 def _migration_history(db: apsw.Connection) -> None:
     """The compacted per-window history of readings (codexbar/history.py owns this table)."""
     db.execute(history.SCHEMA)
@@ -90,15 +136,37 @@ MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _migration_1,
     _migration_cost_cache,
     _migration_notification_memory,
+    _migration_cost_by_time,
     _migration_history,
 ]
 
 
 class Store:
-    def __init__(self, path: Path | None = None) -> None:
+    """One connection to the database. `check_integrity=True` (doctor) always runs SQLite's
+    `quick_check`; otherwise it runs only when a process that had the file open ended without
+    closing it, since the check reads the whole file and was a large part of every start-up."""
+
+    def __init__(self, path: Path | None = None, *, check_integrity: bool = False) -> None:
         self.path = path or paths.store_path()
         self.warnings: list[str] = []
+        self._marker: Path | None = None
+        self._force_check = check_integrity
+        self._cost_files: tuple | None = None  # codexbar/cost/cache.py's per-connection memo
         self.db = self._open()
+
+    @classmethod
+    def in_memory(cls) -> Store:
+        """A database that lives only in this process: nothing is written to disk."""
+        store = cls.__new__(cls)
+        store.path = Path(":memory:")
+        store.warnings = []
+        store._marker = None
+        store._force_check = False
+        store._cost_files = None
+        db = apsw.Connection(":memory:")
+        cls._migrate(db)
+        store.db = db
+        return store
 
     # -- opening, migrating, recovering ------------------------------------------------------
 
@@ -125,8 +193,10 @@ class Store:
     def _open(self) -> apsw.Connection:
         db = None
         try:
+            unclean = self._mark_open()
             db = self._connect()
-            self._check(db)
+            if unclean or self._force_check:
+                self._check(db)
             return db
         except (
             StoreTooNew,
@@ -198,6 +268,36 @@ class Store:
 
     def close(self) -> None:
         self.db.close()
+        if self._marker is not None:
+            self._marker.unlink(missing_ok=True)
+            self._marker = None
+
+    # -- clean-shutdown markers --------------------------------------------------------------
+
+    def _mark_open(self) -> bool:
+        """Leave `<db>.open-<pid>-<id>` while this connection is open; True when a marker of a
+        process that no longer runs shows that it ended without closing the database."""
+        folder, prefix = self.path.parent, f"{self.path.name}.open-"
+        folder.mkdir(parents=True, exist_ok=True)
+        unclean = False
+        try:
+            names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+        except OSError:
+            return True  # cannot tell: check
+        for name in names:
+            pid = name[len(prefix) :].split("-")[0]
+            if pid.isdigit() and _running(int(pid)):
+                continue  # open in a running process (perhaps this one)
+            unclean = True
+            with contextlib.suppress(OSError):
+                (folder / name).unlink()
+        marker = folder / f"{prefix}{os.getpid()}-{id(self):x}"
+        try:
+            marker.touch()
+            self._marker = marker
+        except OSError:
+            pass  # a read-only folder: the database itself will say so
+        return unclean
 
     # -- snapshots ---------------------------------------------------------------------------
 

@@ -33,12 +33,16 @@ def turn(ts: str, model: str, effort: str | None = "medium") -> str:
     return line(ts, "turn_context", payload)
 
 
-def token_count(ts: str, total: dict | None, last: dict | None = None) -> str:
+def token_count(
+    ts: str, total: dict | None, last: dict | None = None, context_window: int | None = None
+) -> str:
     info = None if total is None and last is None else {}
     if total is not None:
         info["total_token_usage"] = total
     if last is not None:
         info["last_token_usage"] = last
+    if info is not None and context_window is not None:
+        info["model_context_window"] = context_window
     return line(ts, "event_msg", {"type": "token_count", "info": info, "rate_limits": None})
 
 

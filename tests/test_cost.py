@@ -361,14 +361,14 @@ def test_permission_errors_are_reported_and_skipped(tmp_path, store, monkeypatch
         ],
     )
     if os.geteuid() == 0:  # root reads anything: make open() refuse like the kernel would
-        real_open = open
+        real_open = os.open
 
         def refusing_open(path, *args, **kwargs):
             if str(path) == str(secret):
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(index_module, "open", refusing_open, raising=False)
+        monkeypatch.setattr(index_module.os, "open", refusing_open)
     else:
         secret.chmod(0)
     summary = scan([home], store)
@@ -419,7 +419,7 @@ def test_two_processes_scanning_at_once_agree(tmp_path):
 def test_range_limits_discovery_and_days(tmp_path, store):
     home = tmp_path / "home"
     for day in ("2026-10-01", "2026-11-15", "2026-11-21"):
-        write(
+        path = write(
             home,
             day,
             f"s{day}",
@@ -428,9 +428,12 @@ def test_range_limits_discovery_and_days(tmp_path, store):
                 token_count(f"{day}T10:01:00.000Z", usage(10, 0, 1)),
             ],
         )
+        written = datetime.fromisoformat(f"{day}T10:01:00+00:00").timestamp()
+        os.utime(path, (written, written))
     summary = cost_summary([home], store=store, tz=UTC, now=NOW, days=7)
     assert (summary.since, summary.until) == (date(2026, 11, 15), date(2026, 11, 21))
     assert summary.scan.files == 2 and summary.range.total_tokens == 22
+    assert summary.scan.files_listed == 3  # the old file cost a stat, never a read
     assert summary.today.total_tokens == 11
     explicit = cost_summary(
         [home], store=store, tz=UTC, now=NOW, since=date(2026, 9, 1), until=date(2026, 10, 31)
@@ -452,21 +455,24 @@ def test_copy_of_fixture_home_is_untouched(codex_home, store):
     assert scan([codex_home], store).range.total_tokens == 207_078 - 19_257
 
 
-def test_a_scan_spread_over_worker_processes_matches_truth(tmp_path, store, monkeypatch):
-    import codexbar.cost.index as index
+def test_a_scan_shared_with_a_second_process_matches_truth(tmp_path, store, monkeypatch):
+    from codexbar.cost import worker
 
-    monkeypatch.setattr(index, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(index.os, "cpu_count", lambda: 2)
-    pools = []
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 2)
+    children = []
 
-    class CountedPool(index.ProcessPoolExecutor):
+    class CountedChild(worker.Child):
         def __init__(self, *args, **kwargs):
-            pools.append(self)
+            children.append(self)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(index, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(worker, "Child", CountedChild)
     truth = generate(tmp_path / "home", seed=5)
     summary = scan([tmp_path / "home"], store)
-    assert len(pools) == 1
+    assert len(children) == 1 and children[0].indexes  # it really read some of the files
+    assert children[0].proc.returncode == 0
     assert cells(summary) == truth_cells(truth)
     assert summary.range.responses == truth["grand_total"]["responses"]
+    again = scan([tmp_path / "home"], store)  # what the child parsed was cached like the rest
+    assert again.scan.bytes_read == 0 and cells(again) == cells(summary)

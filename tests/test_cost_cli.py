@@ -141,3 +141,29 @@ def test_pricing_update_keeps_openai_entries(tmp_path):
     )
     assert set(saved["models"]) == {"gpt-9-test"}
     assert saved["models"]["gpt-9-test"] == {"input": "2", "output": "8", "cached_input": "0.5"}
+
+
+def test_days_takes_what_the_cost_days_setting_takes(tmp_path):
+    from codexbar.settings import SETTINGS_BY_KEY
+
+    setting = SETTINGS_BY_KEY["cost_days"]
+    assert (setting.minimum, setting.maximum) == (1, 365)
+    home = tmp_path / "none"
+    assert run("cost", "--days", "365", "--home", str(home)).returncode == 0
+    for bad in ("0", "366"):
+        done = run("cost", "--days", bad, "--home", str(home))
+        assert done.returncode == 64 and "1<=x<=365" in done.stderr.replace(" ", "")
+    config = run("config", "set", "cost_days", "366")
+    assert config.returncode != 0
+
+
+def test_pricing_update_without_network_keeps_the_bundled_prices():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run("pricing", "update", "--url", f"http://127.0.0.1:{port}/prices.json")
+    assert done.returncode == 1
+    assert "no network connection" in done.stderr and "stay in use" in done.stderr
+    assert "Errno" not in done.stderr and "ConnectError" not in done.stderr

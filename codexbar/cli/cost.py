@@ -5,24 +5,24 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 from contextlib import ExitStack
 from datetime import date, tzinfo
-from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from codexbar import formatting
-from codexbar.app import codex_homes
 from codexbar.cli.options import home_option, warn
+from codexbar.codex_home import codex_homes
 from codexbar.cost.summary import CostSummary, Figures, cost_summary
 from codexbar.errors import EXIT_OK
+from codexbar.settings import SETTINGS_BY_KEY
 from codexbar.settings import load as load_settings
 from codexbar.store import Store
 
 NOTE = "API-price estimates, not a bill."
 GROUPS = ("day", "model", "project", "effort")
+DAYS = SETTINGS_BY_KEY["cost_days"]  # --days takes what the setting takes
 
 
 def _zone(name: str | None) -> tzinfo | None:
@@ -152,9 +152,10 @@ def render_text(s: CostSummary, by: str) -> str:
 @click.command()
 @click.option(
     "--days",
-    type=click.IntRange(1, 3650),
+    type=click.IntRange(DAYS.minimum, DAYS.maximum),
     default=None,
-    help="Last N days (default: the cost_days setting, 30).",
+    help=f"Last N days, {DAYS.minimum} to {DAYS.maximum} like the cost_days setting "
+    f"(default: that setting, {DAYS.default}).",
 )
 @click.option("--since", "since_text", metavar="DATE", help="First day (YYYY-MM-DD).")
 @click.option("--until", "until_text", metavar="DATE", help="Last day (default today).")
@@ -223,14 +224,20 @@ def cost(
 
 
 def _open_cost_store(cleanup: ExitStack) -> Store:
-    """The user's store; when it cannot be opened, a throwaway one, so the scan still works
-    (only slower next time)."""
+    """The user's store; when it cannot be opened, one in memory, so the scan still works (only
+    slower next time)."""
     try:
         store = Store()
     except Exception as error:
-        warn(f"the cost cache is not available: {error}")
-        folder = cleanup.enter_context(tempfile.TemporaryDirectory())
-        store = Store(Path(folder) / "cost.sqlite3")
+        from codexbar.cost.cache import describe_error
+        from codexbar.store import StoreTooNew
+
+        why = str(error) if isinstance(error, StoreTooNew) else describe_error(None, error)
+        warn(
+            f"the cost cache could not be opened ({why}); the figures are complete but not "
+            "cached, so the next run reads every file again"
+        )
+        store = Store.in_memory()
     cleanup.callback(store.close)
     return store
 
@@ -247,12 +254,7 @@ def pricing_update(url: str | None) -> None:
     table lacks)."""
     import httpx
 
-    from codexbar.cost.pricing import (
-        LITELLM_URL,
-        PricingError,
-        litellm_cache_path,
-        litellm_openai_entries,
-    )
+    from codexbar.cost.pricing import LITELLM_URL, litellm_cache_path, litellm_openai_entries
     from codexbar.settings import atomic_write_text
 
     url = url or LITELLM_URL
@@ -260,10 +262,32 @@ def pricing_update(url: str | None) -> None:
         response = httpx.get(url, timeout=30, follow_redirects=True)
         response.raise_for_status()
         entries = litellm_openai_entries(response.json())
-    except (httpx.HTTPError, ValueError, PricingError) as error:
-        raise click.ClickException(f"could not update prices from {url}: {error}") from None
+    except (httpx.HTTPError, ValueError) as error:
+        raise click.ClickException(
+            f"could not update prices from {url} ({_fetch_problem(error)}); the prices "
+            "bundled with codexbar (and any saved copy) stay in use"
+        ) from None
     path = litellm_cache_path()
     atomic_write_text(
         path, json.dumps({"source": url, "models": entries}, indent=1, sort_keys=True)
     )
     click.echo(f"Saved {len(entries)} OpenAI model prices to {path}.")
+
+
+def _fetch_problem(error: Exception) -> str:
+    """Why a price download failed, in words."""
+    import httpx
+
+    from codexbar.cost.pricing import PricingError
+
+    if isinstance(error, httpx.TimeoutException):
+        return "the server did not answer in time"
+    if isinstance(error, httpx.HTTPStatusError):
+        return f"the server answered {error.response.status_code}"
+    if isinstance(error, httpx.TransportError):
+        return "no network connection to it"
+    if isinstance(error, PricingError):
+        return str(error)
+    if isinstance(error, ValueError):
+        return "the answer is not a price table"
+    return "the download failed"

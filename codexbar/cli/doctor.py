@@ -79,7 +79,7 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
     for problem in app.settings.problems:
         echo(f"  problem: {problem}")
     try:
-        store = Store()
+        store = Store(check_integrity=True)
         echo(f"Store:        {store.path} (schema {store.schema_version})")
         for warning in store.warnings:
             echo(f"  warning: {warning}")

@@ -1,39 +1,92 @@
 """The cost scanner's cache in codexbar's SQLite store: one row per (file, time zone) with what
-it takes to resume parsing, and that file's per-(day, model, effort, long-context) sums.
+it takes to resume parsing, and that file's sums per (local day, local hour, UTC day, model,
+effort, long-context) — the per-file per-hour aggregates the summary and the dashboard query.
 
-Writes happen in one `BEGIN IMMEDIATE` transaction per scan (WAL, busy timeout: one writer at a
-time, readers never blocked). Each file's rows are replaced whole, never incremented, so two
-processes scanning at once each write a consistent snapshot. A parser version change empties
-the tables; unreadable contents are dropped with a warning and rebuilt by the next scan.
+Writes happen in one `BEGIN IMMEDIATE` transaction per scan (WAL: readers are never blocked).
+Each file's rows are replaced whole, never incremented, so two processes scanning at once each
+write a consistent snapshot. A write that fails (a full disk, a read-only file, another process
+holding the lock) leaves the cache as it was: the figures just computed are still shown, with a
+warning that they were not saved. A parser version change empties the tables; contents that
+cannot be read (a dropped table, text where a number belongs) are rebuilt by the next scan.
+
+Query functions for the dashboard (all take the paths a `CostSummary` counted, `counted_paths`,
+so archived copies and other homes are left out exactly as in the summary):
+* `CostCache.grouped(paths, day_from, day_to, by)` — sums grouped by any of `day`, `hour`,
+  `utc_day`, `model`, `effort`, `long`, `project` (per-day or per-hour series, breakdowns);
+* `CostCache.files()` — per file: session id, project, newest event time (recent sessions).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 import apsw
 import orjson
 
-from codexbar.cost.scanner import PARSER_VERSION, Buckets, FileState
-from codexbar.store import Store
+from codexbar.cost.scanner import MAX_TOKENS, PARSER_VERSION, Buckets, FileState
+from codexbar.store import BUSY_TIMEOUT_MS, Store, create_cost_tables
 
 log = logging.getLogger(__name__)
 
+GROUP_COLUMNS = {
+    "day": "r.day",
+    "hour": "r.hour",
+    "utc_day": "r.utc_day",
+    "model": "r.model",
+    "effort": "r.effort",
+    "long": "r.long",
+    "project": "f.project",
+}
+# The lock is held by another process for longer than this: keep the figures, skip the save.
+SAVE_BUSY_MS = 2000
 
-@dataclass(frozen=True)
-class CachedFile:
+
+class CachedFile(NamedTuple):  # a tuple: thousands are built on every run
     dev: int
     ino: int
     size: int
     mtime_ns: int
     session_id: str | None
     project: str | None
+    last_event_ms: int | None = None
+    fingerprint: bytes | None = None
 
 
 class CacheError(Exception):
     pass
+
+
+def describe_error(db: apsw.Connection | None, error: Exception) -> str:
+    """A failed database operation in words."""
+    code = 0
+    if db is not None:
+        with contextlib.suppress(apsw.Error):
+            code = db.system_errno
+    if isinstance(error, apsw.FullError) or code == errno.ENOSPC:
+        return "the disk is full"
+    if code == errno.EFBIG:
+        return "a file-size limit stopped the write"
+    if isinstance(error, apsw.ReadOnlyError | apsw.PermissionsError) or code in (
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+    ):
+        return "the database is read-only"
+    if isinstance(error, apsw.BusyError):
+        return "another codexbar process was writing it"
+    if isinstance(error, apsw.IOError):
+        return "a disk error or a file-size limit stopped it"
+    if isinstance(error, apsw.CantOpenError):
+        return "the file cannot be opened"
+    return "the database could not be written"
+
+
+def _valid_values(values: Sequence[object]) -> bool:
+    return all(type(v) is int and 0 <= v <= MAX_TOKENS * 1000 for v in values)
 
 
 class CostCache:
@@ -43,62 +96,99 @@ class CostCache:
         self.tz = tz_key
         self.warnings: list[str] = []
         self.usable = True
+        self.saved = True
         self._check_version()
 
     def _check_version(self) -> None:
         try:
-            row = self.db.execute(
-                "SELECT value FROM cost_meta WHERE key = 'parser_version'"
-            ).fetchone()
+            try:
+                row = self.db.execute(
+                    "SELECT value FROM cost_meta WHERE key = 'parser_version'"
+                ).fetchone()
+            except apsw.SQLError:
+                row = None  # a table is missing: created again below
             if row is None or row[0] != str(PARSER_VERSION):
                 self._write(self._clear_and_stamp)
         except apsw.Error as error:
             self._unusable(error)
 
     def _clear_and_stamp(self, db: apsw.Connection) -> None:
-        db.execute("DELETE FROM cost_rows; DELETE FROM cost_files")
+        self._forget_files()
+        db.execute("DROP TABLE IF EXISTS cost_rows; DROP TABLE IF EXISTS cost_files")
+        create_cost_tables(db)
         db.execute(
             "INSERT OR REPLACE INTO cost_meta(key, value) VALUES ('parser_version', ?)",
             (str(PARSER_VERSION),),
         )
 
-    def _unusable(self, error: Exception) -> None:
-        message = f"the cost cache could not be used ({error}); scanning without it"
-        log.warning(message)
+    def _warn(self, what: str, error: Exception, consequence: str) -> None:
+        message = f"the cost cache {what} ({describe_error(self.db, error)}); {consequence}"
+        log.debug("%s: %s", message, error)  # the message reaches the user as a warning
         self.warnings.append(message)
+
+    def _unusable(self, error: Exception) -> None:
+        self._warn("could not be used", error, "every session file is read again and not cached")
         self.usable = False
 
-    def rebuild(self, error: Exception) -> None:
-        """Drop the cache contents after finding them unreadable."""
-        message = f"the cost cache was unreadable ({error}); it is being rebuilt"
-        log.warning(message)
+    def rebuild(self, what: str) -> None:
+        """Start the cache again after finding its contents unreadable."""
+        message = f"the cost cache was unreadable ({what}); it is being rebuilt"
+        log.debug(message)  # the message reaches the user as a warning
         self.warnings.append(message)
         try:
             self._write(self._clear_and_stamp)
-        except apsw.Error as second:
-            self._unusable(second)
+        except apsw.Error as error:
+            self._unusable(error)
 
-    def _write(self, work) -> None:
+    def _write(self, work, busy_ms: int | None = None) -> None:
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        if busy_ms is not None:
+            db.set_busy_timeout(busy_ms)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            if busy_ms is not None:
+                db.set_busy_timeout(BUSY_TIMEOUT_MS)
         try:
             work(db)
+            db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                with contextlib.suppress(apsw.Error):
+                    db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
 
     # -- reading ------------------------------------------------------------------------------
 
     def files(self) -> dict[str, CachedFile]:
+        """Every cached file of this zone. Kept on the Store between calls (the tray's warm
+        runs) while `PRAGMA data_version` shows no other connection has written since."""
         if not self.usable:
             return {}
-        rows = self.db.execute(
-            "SELECT path, dev, ino, size, mtime_ns, session_id, project FROM cost_files "
-            "WHERE tz = ?",
-            (self.tz,),
-        )
-        return {path: CachedFile(*rest) for path, *rest in rows}
+        try:
+            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            memo = getattr(self.store, "_cost_files", None)
+            if memo is not None and memo[:2] == (self.tz, version):
+                return memo[2]
+            rows = self.db.execute(
+                "SELECT path, dev, ino, size, mtime_ns, session_id, project, last_event_ms, "
+                "fingerprint FROM cost_files WHERE tz = ?",
+                (self.tz,),
+            ).fetchall()
+        except apsw.Error as error:
+            self.rebuild(str(error))
+            return {}
+        out: dict[str, CachedFile] = {}
+        for path, *rest in rows:
+            if not all(type(v) is int for v in rest[:4]):
+                self.rebuild("a file entry that is not a number")
+                return {}
+            out[path] = CachedFile(*rest)
+        self.store._cost_files = (self.tz, version, out)
+        return out
+
+    def _forget_files(self) -> None:
+        self.store._cost_files = None
 
     def state(self, path: str) -> FileState:
         """The saved parser state and sums of one file (CacheError if unreadable)."""
@@ -109,68 +199,123 @@ class CostCache:
             if row is None:
                 raise CacheError(f"no saved state for {path}")
             buckets: Buckets = {}
-            for day, utc_day, model, effort, long, *values in self.db.execute(
-                "SELECT day, utc_day, model, effort, long, input, cached, cache_write, output, "
-                "reasoning, responses FROM cost_rows WHERE path = ? AND tz = ?",
+            for day, hour, utc_day, model, effort, long, *values in self.db.execute(
+                "SELECT day, hour, utc_day, model, effort, long, input, cached, cache_write, "
+                "output, reasoning, responses FROM cost_rows WHERE path = ? AND tz = ?",
                 (path, self.tz),
             ):
-                buckets[(day, utc_day, model, effort, long)] = values
+                if not _valid_values(values) or type(hour) is not int:
+                    raise CacheError("a saved sum is not a number")
+                buckets[(day, hour, utc_day, model, effort, long)] = values
             return FileState.from_json(row[0], buckets)
         except (apsw.Error, orjson.JSONDecodeError, TypeError, ValueError) as error:
             raise CacheError(str(error)) from error
 
-    def rows(self, day_from: str | None, day_to: str | None) -> Iterator[tuple]:
-        """(path, day, utc_day, model, effort, long, input, cached, cache_write, output,
-        reasoning, responses) for the days asked (inclusive; None = open)."""
+    def grouped(
+        self,
+        paths: Iterable[str],
+        day_from: str | None,
+        day_to: str | None,
+        by: Sequence[str] = ("day", "utc_day", "model", "effort", "long", "project"),
+    ) -> list[tuple]:
+        """Sums of the given files' rows for the local days asked (inclusive; None = open):
+        one tuple per group, the `by` columns then input, cached, cache_write, output,
+        reasoning, responses. Raises CacheError when the contents are unreadable."""
         if not self.usable:
-            return iter(())
-        return self.db.execute(
-            "SELECT path, day, utc_day, model, effort, long, input, cached, cache_write, output, "
-            "reasoning, responses FROM cost_rows WHERE tz = ? AND day >= ? AND day <= ?",
-            (self.tz, day_from or "", day_to or "9999"),
-        )
+            return []
+        columns = ", ".join(GROUP_COLUMNS[name] for name in by)
+        try:
+            rows = self.db.execute(
+                f"SELECT {columns}, SUM(r.input), SUM(r.cached), SUM(r.cache_write), "
+                "SUM(r.output), SUM(r.reasoning), SUM(r.responses) "
+                "FROM cost_rows r JOIN cost_files f ON f.path = r.path AND f.tz = r.tz "
+                "WHERE r.tz = ? AND r.day >= ? AND r.day <= ? "
+                "AND r.path IN (SELECT value FROM json_each(?)) "
+                f"GROUP BY {columns}",
+                (self.tz, day_from or "", day_to or "9999", orjson.dumps(list(paths)).decode()),
+            ).fetchall()
+        except apsw.Error as error:
+            raise CacheError(str(error)) from error
+        width = len(by)
+        for row in rows:
+            if not _valid_values(row[width:]):
+                raise CacheError("a saved sum is not a number")
+        return rows
 
     # -- writing ------------------------------------------------------------------------------
 
     def save(
-        self, updates: Iterable[tuple[str, CachedFile, FileState]], gone: Iterable[str]
+        self,
+        updates: Iterable[tuple[str, CachedFile, FileState]],
+        gone: Iterable[str],
     ) -> None:
+        """Replace the rows of the files given. On failure the cache keeps its old contents and
+        `saved` is False, with a warning in words."""
         if not self.usable:
             return
         updates = list(updates)
         gone = list(gone)
+        tz = self.tz
 
         def work(db: apsw.Connection) -> None:
-            for path in gone:
-                db.execute("DELETE FROM cost_rows WHERE path = ? AND tz = ?", (path, self.tz))
-                db.execute("DELETE FROM cost_files WHERE path = ? AND tz = ?", (path, self.tz))
-            for path, meta, state in updates:
-                db.execute("DELETE FROM cost_rows WHERE path = ? AND tz = ?", (path, self.tz))
-                db.execute(
-                    "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
-                    "session_id, project, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            # Three statements for the whole scan, not three per file: a cold scan of 8,000
+            # files spent a tenth of its time in per-file calls.
+            replaced = [(path, tz) for path in gone] + [(path, tz) for path, _, _ in updates]
+            db.executemany("DELETE FROM cost_rows WHERE path = ? AND tz = ?", replaced)
+            db.executemany(
+                "DELETE FROM cost_files WHERE path = ? AND tz = ?", [(p, tz) for p in gone]
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
+                "session_id, project, last_event_ms, fingerprint, state) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (  # generators: a cold scan's rows are never all in memory at once
                     (
                         path,
-                        self.tz,
+                        tz,
                         meta.dev,
                         meta.ino,
                         meta.size,
                         meta.mtime_ns,
                         state.session_id,
                         state.project,
+                        state.last_event_ms,
+                        meta.fingerprint,
                         state.to_json(),
-                    ),
-                )
-                db.executemany(
-                    "INSERT INTO cost_rows(path, tz, day, utc_day, model, effort, long, input, "
-                    "cached, cache_write, output, reasoning, responses) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(path, self.tz, *key, *values) for key, values in state.buckets.items()],
-                )
+                    )
+                    for path, meta, state in updates
+                ),
+            )
+            db.executemany(
+                "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
+                "input, cached, cache_write, output, reasoning, responses) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (path, tz, *key, *values)
+                    for path, _, state in updates
+                    for key, values in state.buckets.items()
+                ),
+            )
 
         try:
-            self._write(work)
-        except apsw.BusyError as error:
-            self.warnings.append(f"the cost cache is busy ({error}); results were not saved")
+            self._write(work, busy_ms=SAVE_BUSY_MS)
+            memo = getattr(self.store, "_cost_files", None)
+            if memo is not None and memo[0] == tz:  # our own commit: data_version stays
+                for path in gone:
+                    memo[2].pop(path, None)
+                for path, meta, _state in updates:
+                    memo[2][path] = meta
+        except apsw.SQLError as error:
+            self._forget_files()
+            # A table someone dropped: build the tables again; the next scan fills them.
+            self.saved = False
+            self.rebuild(str(error))
         except apsw.Error as error:
-            self.rebuild(error)
+            self._forget_files()
+            self.saved = False
+            self._warn(
+                "was not updated",
+                error,
+                "the figures shown are complete but were not cached, so the next run reads "
+                "those files again",
+            )

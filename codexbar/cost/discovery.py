@@ -1,26 +1,38 @@
 """Which rollout files can hold usage for a date range, across one or more Codex homes.
 
-`sessions/YYYY/MM/DD/` is named by the session's local start date, so only the day folders in the
-range (padded by a day each side for time zones) are listed. `archived_sessions/` is flat: a file
-whose name carries a date must fall in the padded range; one without a date is always read.
+A file belongs to a range by *time*, not by folder: `sessions/YYYY/MM/DD/` is named after the day
+a session started, and a session resumed weeks later (or left open over a weekend) appends to the
+same file. So every rollout under `sessions/` (any depth) and `archived_sessions/` is listed, and
+one `stat` decides: a file whose modification time, or whose cached newest event, is at or after
+the range's start can hold usage in it; an older file is never opened. The folder or file-name
+date still bounds the other end, since a session has no events before it started.
+
 A `.jsonl.zst` (Codex's cold compression) is read unless the plain `.jsonl` of the same name
-exists. Each file costs one `stat`.
+exists. Anything that is not a regular file (a FIFO, a device) is skipped without being opened.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from codexbar.cost.cache import CachedFile
 
 NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 SUFFIXES = (".jsonl", ".jsonl.zst")
+# The folder date is the session's *local* start day; allow for any zone.
+START_PAD = timedelta(days=1)
+MAX_DEPTH = 4
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):  # a tuple: thousands are built on every run
     path: str
     dev: int
     ino: int
@@ -34,12 +46,7 @@ class Found:
 class Discovery:
     files: list[Found] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-
-def _in_range(day: date | None, since: date | None, until: date | None) -> bool:
-    if day is None:
-        return True
-    return (since is None or day >= since) and (until is None or day <= until)
+    listed: set[str] = field(default_factory=set)  # rollout files seen, in range or not
 
 
 def _name_date(name: str) -> date | None:
@@ -56,9 +63,7 @@ def _scandir(path: str, problems: list[str]) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             return list(entries)
-    except FileNotFoundError:
-        return []
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return []
     except PermissionError:
         problems.append(f"{path}: permission denied; skipped")
@@ -68,70 +73,114 @@ def _scandir(path: str, problems: list[str]) -> list[os.DirEntry[str]]:
         return []
 
 
-def _digits(name: str, width: int) -> int | None:
-    return int(name) if len(name) == width and name.isdigit() else None
+def _folder_date(parts: tuple[str, ...]) -> date | None:
+    """The date of a sessions/YYYY/MM/DD folder (None for any other folder)."""
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        return None
+    try:
+        return date(int(parts[0]), int(parts[1]), int(parts[2]))
+    except ValueError:
+        return None
 
 
-def _day_dirs(root: str, since: date | None, until: date | None, problems: list[str]):
-    """sessions/YYYY/MM/DD folders that can hold the range; anything else under sessions/ too."""
-    for year in _scandir(root, problems):
-        y = _digits(year.name, 4)
-        if y is None:
-            if year.is_file() and year.name.endswith(SUFFIXES):
-                yield None, [year]  # a flat file directly under sessions/
-            continue
-        if (since and y < since.year) or (until and y > until.year):
-            continue
-        for month in _scandir(year.path, problems):
-            m = _digits(month.name, 2)
-            if m is None or not 1 <= m <= 12:
-                continue
-            if since and (y, m) < (since.year, since.month):
-                continue
-            if until and (y, m) > (until.year, until.month):
-                continue
-            for day in _scandir(month.path, problems):
-                d = _digits(day.name, 2)
+def _too_late(parts: tuple[str, ...], latest: date | None) -> bool:
+    """Whether a sessions/ sub-folder only holds sessions started after `latest`."""
+    if latest is None or not parts or not all(p.isdigit() for p in parts):
+        return False
+    if len(parts) == 1 and len(parts[0]) == 4:
+        return int(parts[0]) > latest.year
+    if len(parts) == 2 and len(parts[0]) == 4:
+        return (int(parts[0]), int(parts[1])) > (latest.year, latest.month)
+    folder = _folder_date(parts)
+    return folder is not None and folder > latest
+
+
+def _walk(root: str, latest: date | None, problems: list[str]):
+    """(folder parts, rollout-looking entries) of every folder under `root`."""
+    stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
+    while stack:
+        folder, parts = stack.pop()
+        files = []
+        for entry in _scandir(folder, problems):
+            name = entry.name
+            if name.endswith(SUFFIXES):
+                files.append(entry)
+            elif len(parts) < MAX_DEPTH and not name.startswith("."):
                 try:
-                    folder_date = date(y, m, d) if d is not None else None
-                except ValueError:
-                    folder_date = None
-                if folder_date is None or not _in_range(folder_date, since, until):
+                    is_dir = entry.is_dir()
+                except OSError:
                     continue
-                yield folder_date, _scandir(day.path, problems)
+                if is_dir and not _too_late((*parts, name), latest):
+                    stack.append((entry.path, (*parts, name)))
+        if files:
+            yield parts, files
 
 
-def discover(homes: list[Path], since: date | None, until: date | None) -> Discovery:
-    """Files that may hold events between `since` and `until` (local days, inclusive; None =
-    open-ended), padded by one day each side."""
-    pad = timedelta(days=1)
-    lo = since - pad if since else None
-    hi = until + pad if until else None
+def discover(
+    homes: list[Path],
+    since_ms: int | None,
+    until: date | None,
+    cached: Mapping[str, CachedFile] | None = None,
+) -> Discovery:
+    """Files that may hold events at or after `since_ms` (epoch ms; None: any) and on or before
+    the local day `until` (None: any).
+
+    A file belongs when it changed since the range began (its mtime), unless the cache saw it
+    unchanged and knows its newest event is older; an unchanged file whose newest event is in
+    the range belongs whatever its mtime says."""
+    latest = until + START_PAD if until else None
     result = Discovery()
-    chosen: dict[str, tuple[os.DirEntry[str], bool]] = {}
+    folders: list[tuple[list[os.DirEntry[str]], bool, date | None]] = []
     for home in homes:
         sessions = os.path.join(home, "sessions")
-        for _, entries in _day_dirs(sessions, lo, hi, result.problems):
-            for entry in entries:
-                if entry.name.endswith(SUFFIXES):
-                    chosen[entry.path] = (entry, False)
-        for entry in _scandir(os.path.join(home, "archived_sessions"), result.problems):
-            if entry.name.endswith(SUFFIXES) and _in_range(_name_date(entry.name), lo, hi):
-                chosen[entry.path] = (entry, True)
-    for path, (entry, archived) in sorted(chosen.items()):
-        compressed = path.endswith(".zst")
-        if compressed and path[:-4] in chosen:
-            continue  # the plain file wins: Codex decompressed it to append again
-        try:
-            if not entry.is_file():
+        for parts, entries in _walk(sessions, latest, result.problems):
+            folders.append((entries, False, _folder_date(parts)))
+        archived = _scandir(os.path.join(home, "archived_sessions"), result.problems)
+        folders.append(([e for e in archived if e.name.endswith(SUFFIXES)], True, None))
+    get = (cached or {}).get
+    listed, problems, files = result.listed, result.problems, result.files
+    add, regular = listed.add, stat.S_IFREG
+    for entries, archived, folder in folders:
+        names: set[str] | None = None  # built only for a folder that holds a .zst
+        # A dated folder after the range was never walked; other files carry their own date.
+        by_name = latest is not None and folder is None
+        for entry in entries:
+            name = entry.name
+            if by_name and (_name_date(name) or latest) > latest:  # type: ignore[operator]
+                continue  # started after the range
+            path = entry.path
+            add(path)
+            compressed = name.endswith(".zst")
+            if compressed:
+                if names is None:
+                    names = {e.name for e in entries}
+                if name[:-4] in names:
+                    continue  # the plain file wins: Codex decompressed it to append again
+            try:
+                st = entry.stat()  # the one stat a file costs
+            except FileNotFoundError:
+                continue  # deleted between listing and stat
+            except OSError as error:
+                problems.append(f"{path}: {error.strerror or error}; skipped")
                 continue
-            st = entry.stat()
-        except FileNotFoundError:
-            continue  # deleted between listing and stat
-        except OSError as error:
-            result.problems.append(f"{path}: {error.strerror or error}; skipped")
-            continue
-        result.files.append(
-            Found(path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, archived, compressed)
-        )
+            if st.st_mode & 0o170000 != regular:
+                if not stat.S_ISDIR(st.st_mode):
+                    problems.append(f"{path} is not a regular file (a pipe or a device)")
+                continue
+            mtime = st.st_mtime_ns
+            if since_ms is not None:
+                known = get(path)
+                # (dev, ino, size, mtime_ns, ..., last_event_ms): unchanged since it was parsed?
+                if (
+                    known is not None
+                    and known[3] == mtime
+                    and known[2] == st.st_size
+                    and known[1] == st.st_ino
+                    and known[0] == st.st_dev
+                ):
+                    if known[6] is None or known[6] < since_ms:
+                        continue  # unchanged, and all its events are older than the range
+                elif mtime // 1_000_000 < since_ms:
+                    continue  # nothing written since the range began
+            files.append(Found(path, st.st_dev, st.st_ino, st.st_size, mtime, archived, compressed))
     return result

@@ -12,6 +12,7 @@ the scanner, never to a day's sum.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -103,6 +104,18 @@ def _model_price(entry: Any, where: str) -> ModelPrice:
     return ModelPrice(_rates(entry, where), long, tuple(history))
 
 
+@functools.cache
+def _bundled() -> tuple[dict[str, ModelPrice], dict[str, str]]:
+    """The prices shipped with codexbar, parsed once per process (the tray prices every few
+    minutes)."""
+    bundled = json.loads(resources.files("codexbar.cost").joinpath("prices.json").read_text())
+    models = {
+        name: _model_price(entry, f"prices.json:{name}")
+        for name, entry in bundled["models"].items()
+    }
+    return models, dict(bundled.get("aliases") or {})
+
+
 def _load_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -116,12 +129,8 @@ class PriceTable:
 
     @classmethod
     def load(cls, overrides: Path | None = None, litellm: Path | None = None) -> PriceTable:
-        bundled = json.loads(resources.files("codexbar.cost").joinpath("prices.json").read_text())
-        models = {
-            name: _model_price(entry, f"prices.json:{name}")
-            for name, entry in bundled["models"].items()
-        }
-        aliases = dict(bundled.get("aliases") or {})
+        models, aliases = _bundled()
+        models, aliases = dict(models), dict(aliases)
         problems: list[str] = []
         overrides = overrides or overrides_path()
         if overrides.exists():

@@ -1,10 +1,10 @@
 """One rollout file at a time: find the few lines that carry usage, turn them into exact sums.
 
-A rollout is mostly bulky conversation lines (tool output, encrypted reasoning). Python never loops
-over those: C code (`bytes.find`) jumps from one candidate to the next, and only a candidate's
-first few hundred bytes are looked at before the (small) line is decoded. Every usage-carrying
-line type contains the needle `"type":"t` (`turn_context`, `token_usage_record`, `token_count`,
-`thread_settings_applied`); the session's identity is its first line, read on its own.
+A rollout is mostly bulky conversation lines (tool output, encrypted reasoning). Python never
+looks inside those: C code (`bytearray.find` of a newline, which is memchr) jumps from one line
+to the next, and only the first bytes of a line are looked at to learn its type. Only the small
+usage-carrying lines (`token_usage_record`, `token_count`, `turn_context`,
+`thread_settings_applied`) are decoded. One read buffer serves every file of a process.
 
 Counting rules (see codex-formats.md §2.5 and §2.7):
 * a `token_usage_record` is one model response: counted once per `response_id`, and only when it
@@ -13,8 +13,14 @@ Counting rules (see codex-formats.md §2.5 and §2.7):
   seen, unless a record already counted that response; re-emitted totals add nothing, a counter
   that goes backwards falls back to `last_token_usage` (never more than the new totals), and
   estimate-only usage (input = output = 0) is ignored;
-* a fork's first burst of lines replays its parent's history: those counters set the baseline
-  and add nothing, whether or not the parent file is around.
+* a `token_count` with only `last_token_usage` counts that response and moves the running totals
+  on by it, so a later cumulative total does not count it again;
+* a fork's first burst of lines replays its parent's history, and so does the first second of a
+  sub-agent's file (builds up to about 0.147): those counters set the baseline and add nothing;
+* a complete JSON object on the last line counts even before its newline is written (it is then
+  consumed, so the newline adds nothing); a partial line is never consumed;
+* a counter beyond any real size (a 100-digit number, infinity) makes that usage object unusable;
+  the rest of the line and the file still count.
 
 The parser's whole state is a small JSON-able dict, so a grown file resumes where it stopped.
 """
@@ -22,7 +28,8 @@ The parser's whole state is a small JSON-able dict, so a grown file resumes wher
 from __future__ import annotations
 
 import calendar
-import re
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -31,22 +38,28 @@ from typing import Any, BinaryIO
 import orjson
 
 # Bump when counting changes: every cached file is then read again.
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
-NEEDLE = b'"type":"t'
+# The read buffer; also the longest line that is looked at (a longer one is skipped whole).
 CHUNK = 8 << 20
-# A line longer than this whose start does not look interesting is skipped without being kept.
-KEEP_PARTIAL = 1 << 20
-# Interesting lines are small (a few KB); a bigger one is decoded only up to this size.
-MAX_DECODE = 64 << 20
-HEAD = 400
-HEAD_RE = re.compile(rb'"type":"([A-Za-z_]+)"(?:,"payload":\{"type":"([A-Za-z_]+)")?')
-TOP_TYPES = {b"turn_context", b"token_usage_record", b"session_meta"}
-EVENT_TYPES = {b"token_count", b"thread_settings_applied"}
+# A line's type is in its first bytes: `{"timestamp":"…","ordinal":N,"type":"…"`.
+HEAD = 160
+TYPE_KEY = b'"type":"'
+# The bytes right after a line's first `"type":"`, for the lines that carry usage.
+EVENT_TOKEN_COUNT = b'event_msg","payload":{"type":"token_count"'
+EVENT_SETTINGS = b'event_msg","payload":{"type":"thread_settings_applied"'
+TURN_CONTEXT = b'turn_context"'
+USAGE_RECORD = b'token_usage_record"'
+SESSION_META = b'session_meta"'
+# A line without a recognisable head (older shapes) is decoded only if it mentions one of these.
+FALLBACK_NEEDLE = b'"type":"t'
 LONG_CONTEXT_INPUT = 272_000
 # A fork's replayed lines are written in one burst; a real model response takes longer.
 BURST_GAP_MS = 1000
 RECENT_TOTALS = 16
+RECENT_RESPONSES = 16  # a re-emitted record follows its original closely
+# No real counter comes near this (10 trillion tokens); a bigger one is garbage, not usage.
+MAX_TOKENS = 10**13
 
 # input (incl. cached), cached input, cache-write input, output (incl. reasoning), reasoning
 FIELDS = (
@@ -57,42 +70,69 @@ FIELDS = (
     "reasoning_output_tokens",
 )
 
-# (local day, UTC day, model, effort, long-context) -> [input, cached, cache_write, output,
-# reasoning, responses]
-BucketKey = tuple[str, str, str, str, int]
+# (local day, local hour, UTC day, model, effort, long-context) -> [input, cached, cache_write,
+# output, reasoning, responses]
+BucketKey = tuple[str, int, str, str, str, int]
 Buckets = dict[BucketKey, list[int]]
+When = tuple[str, int, str, int]  # (local day, local hour, UTC day, epoch ms)
 
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool):
+def _count(value: Any) -> int | None:
+    """A token counter as a non-negative int; None when it cannot be a real count."""
+    if type(value) is int:
+        return value if 0 <= value <= MAX_TOKENS else (0 if value < 0 else None)
+    if value is None or isinstance(value, bool):
         return 0
-    if isinstance(value, int):
-        return max(0, value)
-    if isinstance(value, float) and value == value:
+    if isinstance(value, float):
+        if not math.isfinite(value) or value > MAX_TOKENS:
+            return None
         return max(0, int(value))
     return 0
 
 
 def usage_vector(usage: Any) -> list[int] | None:
-    """The five counters of a TokenUsage object, clamped so the subsets stay subsets."""
+    """The five counters of a TokenUsage object, clamped so the subsets stay subsets; None when
+    it is not an object or a counter is out of any real range."""
     if not isinstance(usage, dict):
         return None
     get = usage.get
-    inp = get("input_tokens") or 0
+    inp, cached, write = (
+        get("input_tokens"),
+        get("cached_input_tokens"),
+        get("cache_write_input_tokens", 0),
+    )
+    out, reasoning = get("output_tokens"), get("reasoning_output_tokens")
+    # The common shape, checked with as little Python as possible: five plain ints in range.
+    if (
+        type(inp) is int
+        and type(cached) is int
+        and type(write) is int
+        and type(out) is int
+        and type(reasoning) is int
+        and 0 < inp <= MAX_TOKENS
+        and 0 <= cached <= inp
+        and 0 <= write <= inp - cached
+        and 0 <= reasoning <= out <= MAX_TOKENS
+    ):
+        return [inp, cached, write, out, reasoning]
+    return _usage_vector_slow(get)
+
+
+def _usage_vector_slow(get: Callable[[str], Any]) -> list[int] | None:
     cached = get("cached_input_tokens")
     if cached is None:
         cached = get("cache_read_input_tokens")
-    cached = cached or 0
-    write = get("cache_write_input_tokens") or 0
-    out = get("output_tokens") or 0
-    reasoning = get("reasoning_output_tokens") or 0
-    if not (type(inp) is type(cached) is type(write) is type(out) is type(reasoning) is int):
-        inp, cached, write, out, reasoning = map(_int, (inp, cached, write, out, reasoning))
-    elif inp < 0 or cached < 0 or write < 0 or out < 0 or reasoning < 0:
-        inp, cached, write, out, reasoning = (
-            max(0, v) for v in (inp, cached, write, out, reasoning)
-        )
-    if not inp and not out and not cached and _int(get("total_tokens")):
+    values = [
+        _count(get("input_tokens")),
+        _count(cached),
+        _count(get("cache_write_input_tokens")),
+        _count(get("output_tokens")),
+        _count(get("reasoning_output_tokens")),
+    ]
+    if None in values:
+        return None
+    inp, cached, write, out, reasoning = values  # type: ignore[misc]
+    if not inp and not out and not cached and _count(get("total_tokens")):
         return [0, 0, 0, 0, 0]  # an estimate: a total with no input or output behind it
     if cached > inp:
         cached = inp
@@ -102,38 +142,77 @@ def usage_vector(usage: Any) -> list[int] | None:
 
 
 class DayResolver:
-    """UTC timestamp text -> (local day, UTC day, epoch ms), memoised per minute."""
+    """UTC timestamp text -> (local day, local hour, UTC day, epoch ms).
+
+    Memoised per UTC hour: the zone's offset at the hour's first and last second. When the two
+    agree, an event's local time is its UTC time plus that offset, to the second — right for a
+    zone whose offset has seconds (a POSIX TZ such as `XXX-7:10:21`), whose local midnight falls
+    inside a UTC minute. An hour in which the offset changes is resolved event by event. Nothing
+    is memoised per local day, so no memo spans a local midnight."""
 
     def __init__(self, tz: tzinfo | None) -> None:
         self.tz = tz
-        self._minutes: dict[str, tuple[str, str, int]] = {}
+        self._hours: dict[str, tuple[int, str, int | None, str | None, int]] = {}
+        self._days: dict[int, str] = {}
 
-    def _local_day(self, epoch: float) -> str:
+    def _offset(self, epoch: int) -> int:
         if self.tz is None:
-            import time
+            return time.localtime(epoch).tm_gmtoff
+        offset = datetime.fromtimestamp(epoch, self.tz).utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
 
-            return time.strftime("%Y-%m-%d", time.localtime(epoch))
-        return datetime.fromtimestamp(epoch, self.tz).date().isoformat()
+    def _hour(self, key: str) -> tuple[int, str, int | None, str | None, int]:
+        """(epoch of the UTC hour, UTC day, offset or None, local day, local hour); the local day
+        and hour are filled in only when the whole UTC hour is one local hour (a whole-hour
+        offset that does not change within it)."""
+        y, m, d, h = int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13])
+        datetime(y, m, d, h)  # ValueError for month 13, hour 25, ...
+        epoch = calendar.timegm((y, m, d, h, 0, 0, 0, 0, 0))
+        offset = self._offset(epoch)
+        if self._offset(epoch + 3599) != offset:
+            return epoch, key[:10], None, None, 0  # the offset changes within this hour
+        if offset % 3600:
+            return epoch, key[:10], offset, None, 0  # local hours start inside UTC hours
+        day, hour = self._local(epoch, offset)
+        return epoch, key[:10], offset, day, hour
 
-    def resolve(self, ts: Any) -> tuple[str, str, int] | None:
+    def _local(self, epoch: int, offset: int | None) -> tuple[str, int]:
+        if offset is None:
+            offset = self._offset(epoch)
+        local = epoch + offset
+        number = local // 86400
+        day = self._days.get(number)
+        if day is None:
+            day = self._days[number] = time.strftime("%Y-%m-%d", time.gmtime(number * 86400))
+        return day, local % 86400 // 3600
+
+    def resolve(self, ts: Any) -> When | None:
         if not isinstance(ts, str) or len(ts) < 16:
             return None
         if len(ts) >= 20 and ts[-1] == "Z" and ts[10] == "T" and ts[13] == ":" and ts[16] == ":":
-            minute = ts[:16]
-            hit = self._minutes.get(minute)
-            if hit is None:
-                try:  # by hand: strptime was a tenth of a cold scan
-                    fields = (minute[0:4], minute[5:7], minute[8:10], minute[11:13], minute[14:16])
-                    epoch = calendar.timegm(datetime(*map(int, fields)).timetuple())
-                except ValueError:
-                    return None
-                hit = (self._local_day(epoch), minute[:10], epoch * 1000)
-                self._minutes[minute] = hit
+            key = ts[:13]
+            hit = self._hours.get(key)
             try:
-                second = float(ts[17:-1])
+                if hit is None:
+                    hit = self._hour(key)
+                    if len(self._hours) > 100_000:
+                        self._hours.clear()
+                    self._hours[key] = hit
+                if len(ts) == 24 and ts[19] == ".":  # Codex's own: milliseconds
+                    ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000 + int(ts[20:23])
+                else:
+                    frac = ts[20:23] if ts[19:20] == "." else ""
+                    ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000
+                    ms += int(frac.ljust(3, "0")) if frac else 0
             except ValueError:
-                second = 0.0
-            return hit[0], hit[1], hit[2] + int(second * 1000)
+                return None
+            if ms >= 3_600_000 or ms < 0:
+                return None
+            epoch_ms = hit[0] * 1000 + ms
+            if hit[3] is not None:
+                return hit[3], hit[4], hit[1], epoch_ms
+            day, hour = self._local(epoch_ms // 1000, hit[2])
+            return day, hour, hit[1], epoch_ms
         try:
             moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
         except ValueError:
@@ -141,8 +220,9 @@ class DayResolver:
         if moment.tzinfo is None:
             return None  # Codex writes UTC with a zone; a bare time is ambiguous
         epoch = moment.timestamp()
-        utc_day = datetime.utcfromtimestamp(int(epoch)).date().isoformat()
-        return self._local_day(epoch), utc_day, int(epoch * 1000)
+        utc_day = time.strftime("%Y-%m-%d", time.gmtime(int(epoch)))
+        day, hour = self._local(math.floor(epoch), None)
+        return day, hour, utc_day, int(epoch * 1000)
 
 
 @dataclass
@@ -155,27 +235,40 @@ class FileState:
     project: str | None = None
     forked: bool = False
     burst: bool = False
+    replay_end_ms: int | None = None  # a sub-agent's replayed history ends at this instant
     last_ms: int | None = None
+    last_event_ms: int | None = None  # the newest timestamp of a line that carries usage
     model: str | None = None
     effort: str | None = None
     watermark: list[int] | None = None
     recent: list[list[int]] = field(default_factory=list)
     record_pending: int = 0
-    response_ids: set[str] = field(default_factory=set)
+    response_ids: list[str] = field(default_factory=list)
     buckets: Buckets = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        data = {k: v for k, v in self.__dict__.items() if k != "buckets"}
-        data["response_ids"] = sorted(self.response_ids)
-        return orjson.dumps(data)
+        return orjson.dumps({k: v for k, v in self.__dict__.items() if k != "buckets"})
 
     @classmethod
     def from_json(cls, raw: bytes | str, buckets: Buckets) -> FileState:
         data = orjson.loads(raw)
-        data["response_ids"] = set(data.get("response_ids") or ())
+        if not isinstance(data, dict):
+            raise ValueError("the saved parser state is not an object")
         state = cls(**data)
         state.buckets = buckets
         return state
+
+
+_buffer: bytearray | None = None
+
+
+def _shared_buffer() -> bytearray:
+    """The process's read buffer: allocating 8 MB per file cost a seventh of a cold scan of many
+    small files."""
+    global _buffer
+    if _buffer is None or len(_buffer) != CHUNK:
+        _buffer = bytearray(CHUNK)
+    return _buffer
 
 
 class Parser:
@@ -188,62 +281,59 @@ class Parser:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def run(self, stream: BinaryIO, progress: Callable[[int], None] | None = None) -> None:
-        """Read to the end; `state.offset` ends just past the last complete line."""
+    def run(
+        self,
+        stream: BinaryIO,
+        progress: Callable[[int], None] | None = None,
+        limit: int | None = None,
+    ) -> bool:
+        """Read to the end (or `limit` bytes); `state.offset` ends just past the last complete
+        line. Returns False when `limit` stopped the read."""
         state = self.state
-        buffer = bytearray(CHUNK)  # reused: no fresh 8 MB allocation per chunk
+        buffer = _shared_buffer()
         view = memoryview(buffer)
-        carry = b""  # an incomplete line kept from the previous chunk
-        skipping = False  # inside a long uninteresting line whose start was dropped
-        base = state.offset  # file offset of buffer[0] (or of carry[0] while carrying)
-        while True:
-            size = stream.readinto(view)
-            if not size:
-                break
-            self.bytes_read += size
-            if progress is not None:
-                progress(size)
-            start = 0
-            if skipping or carry:
-                newline = buffer.find(b"\n", 0, size)
-                if newline < 0:
-                    if skipping:
-                        base += size
-                    else:
-                        carry += bytes(view[:size])
-                        if len(carry) > KEEP_PARTIAL and not self._interesting_head(carry, 0):
-                            skipping, base, carry = True, base + len(carry), b""
-                    continue
-                if carry:
-                    line = carry + bytes(view[: newline + 1])
-                    self._lines(line, 0, len(line))
-                    base += len(carry)
-                    carry = b""
-                state.offset = base + newline + 1
-                skipping = False
-                start = newline + 1
-            end = buffer.rfind(b"\n", start, size) + 1
-            if end:
-                self._lines(buffer, start, end)
-                state.offset = base + end
-                start = end
-            if size - start > KEEP_PARTIAL and not self._interesting_head(buffer, start):
-                skipping = True
-                base += size
-            else:
-                if size > start:
-                    carry = bytes(view[start:size])
-                base += start
+        base = state.offset  # file offset of buffer[0]
+        filled = 0  # buffer[:filled] holds a line whose end has not been read yet
+        skipping = False  # inside a line longer than the buffer: never a usage line
+        try:
+            while True:
+                size = stream.readinto(view[filled:])
+                if not size:
+                    break
+                self.bytes_read += size
+                if progress is not None:
+                    progress(size)
+                if limit is not None and self.bytes_read > limit:
+                    return False
+                size += filled
+                start = 0
+                if skipping:
+                    newline = buffer.find(b"\n", 0, size)
+                    if newline < 0:
+                        base, filled = base + size, 0
+                        continue
+                    skipping, start = False, newline + 1
+                    state.offset = base + start
+                    state.started = True
+                end = buffer.rfind(b"\n", start, size) + 1
+                if end:
+                    self._lines(buffer, start, end)
+                    state.offset = base + end
+                    start = end
+                if start == 0 and size == CHUNK:
+                    skipping, base, filled = True, base + size, 0
+                else:
+                    filled = size - start
+                    if filled:
+                        buffer[:filled] = view[start:size]
+                    base += start
+            if filled and not skipping and self._last_line(buffer, filled):
+                state.offset = base + filled  # a complete object whose newline is not written
+        finally:
+            view.release()
+        return True
 
-    @staticmethod
-    def _interesting_head(data: bytes, start: int) -> bool:
-        match = HEAD_RE.search(data, start, start + HEAD)
-        if match is None:
-            return True  # not recognisable: keep it, it may be a bare-era line
-        top, sub = match.group(1), match.group(2)
-        return top in TOP_TYPES or (top == b"event_msg" and sub in EVENT_TYPES)
-
-    def _lines(self, data: bytes, start: int, end: int) -> None:
+    def _lines(self, data: bytearray, start: int, end: int) -> None:
         """Handle the complete lines in data[start:end] (end is just past a newline)."""
         state = self.state
         if not state.started:
@@ -251,18 +341,65 @@ class Parser:
             self._first_line(data, start, newline)
             state.started = True
             start = newline + 1
-        find, rfind = data.find, data.rfind
-        hit = find(NEEDLE, start, end)
-        while hit >= 0:
-            line_start = rfind(b"\n", start, hit) + 1 or start
-            line_end = find(b"\n", hit, end)
-            self._candidate(data, line_start, line_end)
-            hit = find(NEEDLE, line_end + 1, end)
+        find, startswith = data.find, data.startswith
+        while start < end:
+            newline = find(b"\n", start, end)
+            limit = start + HEAD
+            head = find(TYPE_KEY, start, newline if newline < limit else limit)
+            if head < 0:
+                if newline - start > 1 and find(FALLBACK_NEEDLE, start, newline) >= 0:
+                    self._decode_dispatch(data, start, newline)
+            else:
+                value = head + 8
+                first = data[value]
+                if first == 101:  # "e": event_msg
+                    if startswith(EVENT_TOKEN_COUNT, value):
+                        if state.record_pending == 2:
+                            # The record just before it carried the thread's totals.
+                            state.record_pending = 0
+                        else:
+                            self._decode_dispatch(data, start, newline)
+                    elif startswith(EVENT_SETTINGS, value):
+                        self._decode_dispatch(data, start, newline)
+                elif first == 116 and (  # "t": token_usage_record, turn_context
+                    startswith(USAGE_RECORD, value) or startswith(TURN_CONTEXT, value)
+                ):
+                    self._decode_dispatch(data, start, newline)
+            start = newline + 1
 
-    def _first_line(self, data: bytes, start: int, end: int) -> None:
-        obj = self._decode(data, start, end)
+    def _last_line(self, data: bytearray, end: int) -> bool:
+        """A last line without its newline: handled, and consumed (True), only when it is a
+        complete JSON object of a kind that carries usage. A prefix of a line is never a whole
+        JSON object, so a line still being written is left for the next read."""
+        head = data.find(TYPE_KEY, 0, min(end, HEAD))
+        if head >= 0:
+            value = head + 8
+            if not any(
+                data.startswith(kind, value)
+                for kind in (EVENT_TOKEN_COUNT, EVENT_SETTINGS, USAGE_RECORD, TURN_CONTEXT)
+            ) and not (not self.state.started and data.startswith(SESSION_META, value)):
+                return False
+        obj = self._decode(data, 0, end)
         if not isinstance(obj, dict):
-            return
+            return False
+        if not self.state.started:
+            self.state.started = True
+            self._first_object(obj)
+        else:
+            if obj.get("type") == "event_msg" and self.state.record_pending == 2:
+                payload = obj.get("payload")
+                if isinstance(payload, dict) and payload.get("type") == "token_count":
+                    self.state.record_pending = 0
+                    return True
+            self._dispatch(obj)
+        return True
+
+    def _first_line(self, data: bytearray, start: int, end: int) -> None:
+        obj = self._decode(data, start, end)
+        if isinstance(obj, dict):
+            self._first_object(obj)
+
+    def _first_object(self, obj: dict[str, Any]) -> None:
         if obj.get("type") == "session_meta":
             meta = obj.get("payload")
             self._session_meta(meta if isinstance(meta, dict) else {}, obj.get("timestamp"))
@@ -272,27 +409,14 @@ class Parser:
         else:
             self._dispatch(obj)
 
-    def _candidate(self, data: bytes, start: int, end: int) -> None:
-        match = HEAD_RE.search(data, start, min(end, start + HEAD))
-        if match is not None:
-            top, sub = match.group(1), match.group(2)
-            if not (top in TOP_TYPES or (top == b"event_msg" and sub in EVENT_TYPES)):
-                return
-            if top == b"session_meta":
-                return  # an ancestor's meta replayed by a fork: this file's identity is line 1
-            if sub == b"token_count" and self.state.record_pending == 2:
-                # The record just before it carried the thread's totals: nothing left to learn.
-                self.state.record_pending = 0
-                return
-        elif end - start > KEEP_PARTIAL:
-            return
+    def _decode_dispatch(self, data: bytearray, start: int, end: int) -> None:
         obj = self._decode(data, start, end)
         if isinstance(obj, dict):
             self._dispatch(obj)
 
     @staticmethod
-    def _decode(data: bytes, start: int, end: int) -> Any:
-        if end - start > MAX_DECODE or end <= start:
+    def _decode(data: bytearray, start: int, end: int) -> Any:
+        if end <= start:
             return None
         try:
             return orjson.loads(memoryview(data)[start:end])
@@ -316,25 +440,37 @@ class Parser:
             None,
         )
         state.forked = bool(parent)
+        when = self.days.resolve(timestamp) or self.days.resolve(meta.get("timestamp"))
+        state.last_ms = when[3] if when else None
         state.burst = state.forked
-        when = self.days.resolve(timestamp)
-        state.last_ms = when[2] if when else None
+        if not parent and _spawned_subagent(meta.get("source")) and when is not None:
+            # Older builds start a spawned agent's file by replaying its parent's history, all
+            # within the second the file is created.
+            state.burst = True
+            state.replay_end_ms = (when[3] // 1000 + 1) * 1000
 
     def _dispatch(self, obj: dict[str, Any]) -> None:
         kind = obj.get("type")
         payload = obj.get("payload")
         if not isinstance(payload, dict):
             return
+        state = self.state
         when = self.days.resolve(obj.get("timestamp"))
-        if self.state.burst and when is not None:
-            last = self.state.last_ms
-            if last is not None and when[2] - last > BURST_GAP_MS:
-                self.state.burst = False
-            self.state.last_ms = when[2]
-        if kind == "turn_context":
-            self._turn_context(payload)
-        elif kind == "token_usage_record":
+        if when is not None:
+            ms = when[3]
+            if state.burst:
+                if state.replay_end_ms is not None:
+                    state.burst = ms < state.replay_end_ms
+                elif state.last_ms is not None and ms - state.last_ms > BURST_GAP_MS:
+                    state.burst = False
+            state.last_ms = ms
+            newest = state.last_event_ms
+            if newest is None or ms > newest:
+                state.last_event_ms = ms
+        if kind == "token_usage_record":
             self._record(payload, when)
+        elif kind == "turn_context":
+            self._turn_context(payload)
         elif kind == "event_msg":
             sub = payload.get("type")
             if sub == "token_count":
@@ -344,10 +480,10 @@ class Parser:
                 if isinstance(settings, dict):
                     model = settings.get("model")
                     if isinstance(model, str) and model.strip():
-                        self.state.model = model.strip()
+                        state.model = model.strip()
                     effort = _effort_of(settings)
                     if effort:
-                        self.state.effort = effort
+                        state.effort = effort
 
     def _turn_context(self, payload: dict[str, Any]) -> None:
         info = payload.get("info") if isinstance(payload.get("info"), dict) else {}
@@ -369,7 +505,7 @@ class Parser:
                 self.state.model = None
         self.state.effort = _effort_of(payload)
 
-    def _record(self, payload: dict[str, Any], when: tuple[str, str, int] | None) -> None:
+    def _record(self, payload: dict[str, Any], when: When | None) -> None:
         state = self.state
         # 1: the next token_count repeats a counted response; 2: and its totals are known here.
         totals = usage_vector(payload.get("thread_token_usage"))
@@ -385,15 +521,17 @@ class Parser:
         if isinstance(rid, str) and rid:
             if rid in state.response_ids:
                 return
-            state.response_ids.add(rid)
+            state.response_ids.append(rid)
+            if len(state.response_ids) > RECENT_RESPONSES:
+                del state.response_ids[0]
         usage = usage_vector(payload.get("usage"))
         if usage is None or when is None:
+            if state.record_pending == 1:
+                state.record_pending = 0  # unusable: let the token_count after it count instead
             return
-        self._add(when, usage, self._model_hint(payload))
+        self._add(when, usage, None if state.model else self._model_hint(payload))
 
-    def _token_count(
-        self, obj: dict[str, Any], payload: dict[str, Any], when: tuple[str, str, int] | None
-    ) -> None:
+    def _token_count(self, obj: dict[str, Any], payload: dict[str, Any], when: When | None) -> None:
         state = self.state
         covered, state.record_pending = bool(state.record_pending), 0
         info = payload.get("info")
@@ -412,11 +550,18 @@ class Parser:
         elif total is not None:
             delta = None  # the "context full" display hack or an empty counter
         else:
-            delta = last
+            delta = last  # only this response's usage: the running totals move on by it
+            if last is not None and any(last):
+                mark = state.watermark
+                state.watermark = (
+                    last if mark is None else [m + x for m, x in zip(mark, last, strict=True)]
+                )
         if covered or state.burst or delta is None or when is None or not any(delta):
             return
-        hints = (info, payload, obj)
-        self._add(when, delta, next((h for x in hints if (h := self._model_hint(x))), None))
+        hint = None
+        if not state.model:  # only then does the event's own model name matter
+            hint = next((h for x in (info, payload, obj) if (h := self._model_hint(x))), None)
+        self._add(when, delta, hint)
 
     def _total_delta(self, total: list[int], last: list[int] | None) -> list[int] | None:
         state = self.state
@@ -429,9 +574,16 @@ class Parser:
         if mark is None:
             state.watermark = total
             return total
-        if all(t >= m for t, m in zip(total, mark, strict=True)):
+        if (
+            total[0] >= mark[0]
+            and total[1] >= mark[1]
+            and total[2] >= mark[2]
+            and total[3] >= mark[3]
+            and total[4] >= mark[4]
+        ):
             state.watermark = total
-            return [t - m for t, m in zip(total, mark, strict=True)]
+            return [total[0] - mark[0], total[1] - mark[1], total[2] - mark[2],
+                    total[3] - mark[3], total[4] - mark[4]]  # fmt: skip
         # The counter went backwards (a resumed or interleaved stream). Count this response from
         # its own usage, which can never exceed the new totals; keep the high watermark so the
         # old totals are not counted again when the stream catches up.
@@ -448,17 +600,32 @@ class Parser:
                 return value.strip()
         return None
 
-    def _add(self, when: tuple[str, str, int], usage: list[int], hint: str | None) -> None:
+    def _add(self, when: When, usage: list[int], hint: str | None) -> None:
         state = self.state
         model = state.model or hint or "unknown"
-        key = (when[0], when[1], model, state.effort or "", int(usage[0] > LONG_CONTEXT_INPUT))
+        long = int(usage[0] > LONG_CONTEXT_INPUT)
+        key = (when[0], when[1], when[2], model, state.effort or "", long)
         cell = state.buckets.get(key)
         if cell is None:
             state.buckets[key] = [*usage, 1]
         else:
-            for i in range(5):
-                cell[i] += usage[i]
+            cell[0] += usage[0]
+            cell[1] += usage[1]
+            cell[2] += usage[2]
+            cell[3] += usage[3]
+            cell[4] += usage[4]
             cell[5] += 1
+            if cell[0] > MAX_TOKENS or cell[3] > MAX_TOKENS:
+                # Capped so that sums of many cells stay far inside SQLite's 64-bit integers.
+                cell[:5] = [min(v, MAX_TOKENS) for v in cell[:5]]
+
+
+def _spawned_subagent(source: Any) -> bool:
+    """`source: {"subagent": {"thread_spawn": {...}}}`: an agent spawned by another thread."""
+    if not isinstance(source, dict):
+        return False
+    sub = source.get("subagent")
+    return isinstance(sub, dict) and "thread_spawn" in sub
 
 
 def _effort_of(payload: dict[str, Any]) -> str | None:
@@ -476,8 +643,10 @@ def scan_stream(
     state: FileState,
     days: DayResolver,
     progress: Callable[[int], None] | None = None,
-) -> int:
-    """Parse `stream` (positioned at `state.offset`) to its end; return the bytes read."""
+    limit: int | None = None,
+) -> tuple[int, bool]:
+    """Parse `stream` (positioned at `state.offset`) to its end; return (bytes read, whether the
+    end was reached before `limit`)."""
     parser = Parser(state, days)
-    parser.run(stream, progress)
-    return parser.bytes_read
+    complete = parser.run(stream, progress, limit)
+    return parser.bytes_read, complete

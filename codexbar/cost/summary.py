@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
 
-from codexbar.cost.cache import CostCache
+from codexbar.cost.cache import CacheError, CostCache
 from codexbar.cost.index import Indexed, Progress, ScanStats, refresh
 from codexbar.cost.pricing import PriceTable
 from codexbar.store import Store
@@ -87,6 +87,8 @@ class CostSummary:
     unpriced_models: list[str] = field(default_factory=list)
     scan: ScanStats = field(default_factory=ScanStats)
     warnings: list[str] = field(default_factory=list)
+    # The files whose sums these are (one per session): what CostCache.grouped() takes.
+    counted_paths: list[str] = field(default_factory=list)
 
     @property
     def totals(self) -> Figures:
@@ -162,22 +164,25 @@ def cost_summary(
     store = store or Store()
     try:
         cache = CostCache(store, tz_key(tz))
-        indexed = refresh(
-            cache,
-            [Path(h) for h in homes],
-            since,
-            until,
-            tz,
-            force=refresh_cache,
-            progress=progress,
-        )
         summary = CostSummary(since=since, until=until, timezone=tz_key(tz).removeprefix("system:"))
-        summary.scan = indexed.stats
-        summary.warnings = [*store.warnings, *indexed.problems]
         prices = prices or PriceTable.load()
-        summary.warnings += prices.problems
-        _aggregate(summary, cache, indexed, prices, today)
-        summary.warnings += cache.warnings
+        force = refresh_cache
+        paths = [Path(h) for h in homes]
+        for attempt in range(3):
+            if attempt == 2:
+                cache.usable = False  # rebuilt and still unreadable: scan without it
+            try:
+                indexed = refresh(cache, paths, since, until, tz, force=force, progress=progress)
+                _aggregate(summary, cache, indexed, prices, today)
+                break
+            except CacheError as error:
+                # Unreadable sums (text where a number belongs, say): start the cache again
+                # and read every file of the range.
+                cache.rebuild(str(error))
+                summary = CostSummary(since=since, until=until, timezone=summary.timezone)
+                force = True
+        summary.scan = indexed.stats
+        summary.warnings = [*store.warnings, *indexed.problems, *prices.problems, *cache.warnings]
         return summary
     finally:
         if own_store:
@@ -188,26 +193,35 @@ def _aggregate(
     summary: CostSummary, cache: CostCache, indexed: Indexed, prices: PriceTable, today: date
 ) -> None:
     chosen = _pick_files(indexed)
+    summary.counted_paths = sorted(chosen)
     lo = summary.since.isoformat() if summary.since else None
     hi = summary.until.isoformat()
-    if cache.usable:
-        rows = cache.rows(lo, hi)
-    else:
-        rows = (
-            (path, *key, *values)
-            for path, state in indexed.fresh.items()
-            for key, values in state.buckets.items()
-            if (lo is None or key[0] >= lo) and key[0] <= hi
-        )
-    projects = {path: cached.project for path, (_, cached) in indexed.files.items()}
+    # Files read this time: from memory (so a failed save changes nothing); the others: their
+    # cached sums, grouped by SQLite.
+    groups: dict[tuple, list[int]] = {}
+    for path in chosen:
+        state = indexed.fresh.get(path)
+        if state is None:
+            continue
+        project = state.project or ""
+        for (day, _hour, utc_day, model, effort, long), values in state.buckets.items():
+            if (lo is not None and day < lo) or day > hi:
+                continue
+            key = (day, utc_day, model, effort, long, project)
+            cell = groups.get(key)
+            if cell is None:
+                groups[key] = list(values)
+            else:
+                for i in range(6):
+                    cell[i] += values[i]
+    cached_paths = [p for p in chosen if p not in indexed.fresh]
+    rows = [*cache.grouped(cached_paths, lo, hi), *((*k, *v) for k, v in groups.items())]
     week_from = (today - timedelta(days=6)).isoformat()
     today_text = today.isoformat()
     by_day: dict[str, DayFigures] = {}
     price_cache: dict[tuple[str, str, int], object] = {}
     unpriced: set[str] = set()
-    for path, day, utc_day, model, effort, long, *values in rows:
-        if path not in chosen:
-            continue
+    for day, utc_day, model, effort, long, project, *values in rows:
         key = (model, utc_day, long)
         rates = price_cache.get(key)
         if rates is None:
@@ -230,8 +244,7 @@ def _aggregate(
         entry.figures.add(values, cost)
         entry.models.setdefault(model, Figures()).add(values, cost)
         summary.models.setdefault(model, Figures()).add(values, cost)
-        project = projects.get(path) or "unknown"
-        summary.projects.setdefault(project, Figures()).add(values, cost)
+        summary.projects.setdefault(project or "unknown", Figures()).add(values, cost)
         summary.efforts.setdefault(effort or "default", Figures()).add(values, cost)
     summary.days = [by_day[d] for d in sorted(by_day)]
     summary.unpriced_models = sorted(unpriced)

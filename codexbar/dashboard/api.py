@@ -26,6 +26,7 @@ from codexbar.cost.summary import local_now
 from codexbar.dashboard.recent import (
     Event,
     RecentIndex,
+    last_context_window,
     newest_events,
     project_name,
     session_name,
@@ -377,7 +378,7 @@ class Dashboard:
                 continue
             if not any(index.found.path.startswith(h + "/") for h in homes):
                 continue
-            window = index.context_window
+            window = last_context_window(index.found.path)
             sessions.append(
                 {
                     "session": session_name(index),

@@ -3,7 +3,7 @@
 The lines are decoded and counted by the cost scanner's own `Parser` (codexbar/cost/scanner.py),
 so every response here is one the cost totals count, with the same tokens. A subclass only
 watches what the parser already does: each counted response (`_add`), and the context-window
-size Codex announces when a turn starts. Nothing is parsed twice by other rules.
+size Codex states with each token count. Nothing is parsed twice by other rules.
 
 Files are indexed on demand and kept in memory for the dashboard's lifetime: an unchanged file
 costs one `stat`, a grown one is read from where parsing stopped.
@@ -21,10 +21,9 @@ from datetime import date, tzinfo
 from pathlib import Path
 
 from codexbar.cost.discovery import Found, discover
-from codexbar.cost.scanner import LONG_CONTEXT_INPUT, DayResolver, FileState, Parser
-
-_TASK_STARTED = re.compile(rb'"type":"task_started"')
-_CONTEXT_WINDOW = re.compile(rb'"model_context_window":(\d+)')
+from codexbar.cost.index import range_start_ms
+from codexbar.cost.scanner import LONG_CONTEXT_INPUT, DayResolver, FileState, Parser, When
+from codexbar.safe_files import UnreadableFile, open_regular
 
 
 @dataclass(frozen=True)
@@ -61,34 +60,50 @@ class FileIndex:
     # (local day, UTC hour as epoch hours, model, UTC day, long context) -> the five token
     # counters and the response count: what hour charts add up, without walking every event.
     hours: dict[tuple[str, int, str, str, bool], list[int]] = field(default_factory=dict)
-    context_window: int | None = None
 
     @property
     def last_event(self) -> Event | None:
         return self.events[-1] if self.events else None
 
 
+# Codex states the model's context window when a turn starts and in every token count; the
+# counting rules skip those lines, so it is looked up in the file's tail, for live sessions only.
+_CONTEXT_WINDOW = re.compile(rb'"model_context_window":(\d{1,12})')
+_TAIL_BYTES = 256 * 1024
+
+
+def last_context_window(path: str) -> int | None:
+    """The last context-window size stated in the final 256 KB of a rollout, if any."""
+    try:
+        fd = open_regular(Path(path))
+    except UnreadableFile:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - _TAIL_BYTES))
+            tail = handle.read(_TAIL_BYTES)
+        except OSError:
+            return None
+    matches = _CONTEXT_WINDOW.findall(tail)
+    if not matches or int(matches[-1]) == 0:
+        return None
+    return int(matches[-1])
+
+
 class _WatchingParser(Parser):
-    """The scanner's parser, also keeping each counted response and the context-window size."""
+    """The scanner's parser, also keeping each counted response."""
 
     def __init__(self, index: FileIndex, days: DayResolver) -> None:
         super().__init__(index.state, days)
         self.index = index
 
-    def _candidate(self, data: bytes, start: int, end: int) -> None:
-        head_end = min(end, start + 400)
-        if _TASK_STARTED.search(data, start, head_end):
-            match = _CONTEXT_WINDOW.search(data, start, end)
-            if match:
-                self.index.context_window = int(match.group(1))
-        super()._candidate(data, start, end)
-
-    def _add(self, when: tuple[str, str, int], usage: list[int], hint: str | None) -> None:
+    def _add(self, when: When, usage: list[int], hint: str | None) -> None:
         super()._add(when, usage, hint)
         state = self.state
-        event = Event(
-            when[2], when[0], when[1], state.model or hint or "unknown", state.effort or "", *usage
-        )
+        day, _hour, utc_day, ms = when
+        model = state.model or hint or "unknown"
+        event = Event(ms, day, utc_day, model, state.effort or "", *usage)
         self.index.events.append(event)
         key = (event.day, event.ms // 3_600_000, event.model, event.utc_day, event.long_context)
         cell = self.index.hours.get(key)
@@ -113,7 +128,7 @@ class RecentIndex:
     def refresh(self, since: date | None, until: date | None) -> list[FileIndex]:
         """The files that can hold events between `since` and `until` (local days), up to date;
         one file per session (the longer copy wins, as in the cost totals)."""
-        found = discover(self.homes, since, until)
+        found = discover(self.homes, range_start_ms(since), until)
         with self._lock:
             self.problems = list(found.problems)
             for item in found.files:
@@ -127,7 +142,7 @@ class RecentIndex:
         """Enough of the newest files of the range to hold its `limit` newest events: files are
         read newest first (by modification time, which no event in a file is later than) until
         the next one cannot hold an event newer than the `limit`-th collected."""
-        found = discover(self.homes, since, until)
+        found = discover(self.homes, range_start_ms(since), until)
         lo = since.isoformat() if since else None
         hi = (until or date.max).isoformat()
         candidates = sorted(
@@ -157,7 +172,7 @@ class RecentIndex:
 
     def recently_written(self, since_epoch: float, days: tuple[date, date]) -> list[FileIndex]:
         """Files written to after `since_epoch` (for active sessions): only those are parsed."""
-        found = discover(self.homes, *days)
+        found = discover(self.homes, int(since_epoch * 1000), days[1])
         fresh = [f for f in found.files if f.mtime_ns / 1e9 >= since_epoch]
         with self._lock:
             for item in fresh:

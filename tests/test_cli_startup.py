@@ -1,0 +1,64 @@
+"""Start-up cost of the CLI: `--help` imports no command, a command imports only what it runs,
+and the version is a constant (reading package metadata was a tenth of every start-up)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import codexbar
+from codexbar.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def loaded_after(*argv: str) -> set[str]:
+    script = (
+        "import sys\n"
+        "from codexbar.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('\\nMODULES ' + ' '.join(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60
+    )
+    marker = done.stdout.rsplit("MODULES ", 1)
+    assert len(marker) == 2, done.stderr
+    return set(marker[1].split())
+
+
+def test_help_imports_no_command_module():
+    modules = loaded_after("--help")
+    assert not {m for m in modules if m.startswith(("codexbar.cli.", "codexbar.cost"))}
+    assert "importlib.metadata" not in modules and "httpx" not in modules
+
+
+def test_the_cost_command_imports_neither_the_engine_nor_the_network():
+    modules = loaded_after("cost", "--help")
+    assert "codexbar.cli.cost" in modules
+    assert not {"codexbar.engine", "codexbar.sources", "httpx"} & modules
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_the_listed_help_line_is_the_commands_own(name):
+    module, attribute, help_line = COMMANDS[name]
+    command = getattr(importlib.import_module(module), attribute)
+    assert command.name == name
+    assert command.get_short_help_str(limit=200) == help_line
+
+
+def test_the_version_constant_matches_the_package_metadata():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', text, re.M)[1] == codexbar.__version__
+    done = subprocess.run(
+        [sys.executable, "-m", "codexbar", "--version"], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.strip() == f"codexbar, version {codexbar.__version__}"
