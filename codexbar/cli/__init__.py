@@ -27,6 +27,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 
 
 def _register() -> None:
+    from codexbar.cli.bar import bar
     from codexbar.cli.config import config
     from codexbar.cli.cost import cost, pricing
     from codexbar.cli.dashboard import dashboard
@@ -34,8 +35,10 @@ def _register() -> None:
     from codexbar.cli.history import history
     from codexbar.cli.tray import autostart, prefs, tray
     from codexbar.cli.usage import usage
+    from codexbar.cli.waybar import waybar
 
     commands = (usage, cost, tray, doctor, config, prefs, autostart, pricing, history, dashboard)
+    commands += (bar, waybar)
     for command in commands:
         cli.add_command(command)
 

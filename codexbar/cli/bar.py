@@ -1,0 +1,41 @@
+"""`codexbar bar`: one line for i3blocks, polybar, tmux and other status bars."""
+
+from __future__ import annotations
+
+import click
+
+from codexbar.cli.options import home_option, warn
+
+DEFAULT_FORMAT = "{session_left}% · {weekly_left}% · ${today_cost}"
+
+
+@click.command()
+@click.option(
+    "--format",
+    "template",
+    default=DEFAULT_FORMAT,
+    show_default=True,
+    help="The line, with {field} placeholders (see the README for the fields).",
+)
+@click.option("--no-fetch", is_flag=True, help="Use only the stored reading; never fetch one.")
+@home_option
+def bar(template: str, no_fetch: bool, homes: tuple[str, ...]) -> None:
+    """Print the figures as one line, from the latest stored reading when it is current.
+
+    A reading that is not current says so: the line ends in (stale, 12 min ago) unless the
+    format shows {stale}, {status} or {age} itself."""
+    from codexbar.statusbar import COST_FIELDS, BarSession, FormatError, format_fields, render
+
+    try:
+        fields = format_fields(template)
+    except FormatError as error:
+        raise click.BadParameter(str(error), param_hint="--format") from None
+    session = BarSession(homes)
+    try:
+        for problem in session.problems:
+            warn(problem)
+        reading = session.reading(allow_fetch=not no_fetch)
+        values = session.values(reading, with_costs=bool(fields & COST_FIELDS))
+        click.echo(render(template, values))
+    finally:
+        session.close()
