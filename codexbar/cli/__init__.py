@@ -33,12 +33,13 @@ def _register() -> None:
     from codexbar.cli.dashboard import dashboard
     from codexbar.cli.doctor import doctor
     from codexbar.cli.history import history
+    from codexbar.cli.metrics import metrics
     from codexbar.cli.tray import autostart, prefs, tray
     from codexbar.cli.usage import usage
     from codexbar.cli.waybar import waybar
 
     commands = (usage, cost, tray, doctor, config, prefs, autostart, pricing, history, dashboard)
-    commands += (bar, waybar)
+    commands += (bar, waybar, metrics)
     for command in commands:
         cli.add_command(command)
 
