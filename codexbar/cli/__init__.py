@@ -36,10 +36,11 @@ def _register() -> None:
     from codexbar.cli.metrics import metrics
     from codexbar.cli.tray import autostart, prefs, tray
     from codexbar.cli.usage import usage
+    from codexbar.cli.watch import watch
     from codexbar.cli.waybar import waybar
 
     commands = (usage, cost, tray, doctor, config, prefs, autostart, pricing, history, dashboard)
-    commands += (bar, waybar, metrics)
+    commands += (bar, waybar, watch, metrics)
     for command in commands:
         cli.add_command(command)
 
