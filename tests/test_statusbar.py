@@ -217,3 +217,11 @@ def test_bar_answers_quickly_from_the_store(tmp_path, isolated_dirs):
     assert result.stdout == "55\n", result.stderr
     print(f"codexbar bar from the store: {elapsed * 1000:.0f} ms including Python's start")
     assert elapsed < 20
+
+
+def test_every_field_is_documented_in_the_readme():
+    from codexbar.statusbar import FIELDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [name for name in FIELDS if f"| `{{{name}}}` |" not in readme]
+    assert not missing, f"README's bar table lacks {missing}"
