@@ -8,13 +8,12 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from codexbar.store import Store
+from tests.bars_helpers import run_codexbar, save_reading
 from tests.dashboard_helpers import build_home
 from tests.tray_helpers import reading as snapshot_at
 
@@ -43,15 +42,8 @@ def test_alert_rules_pass_promtool_and_their_unit_tests():
 
 def _exported(tmp_path) -> set[str]:
     lived = build_home(tmp_path)
-    store = Store()
-    store.save_snapshot(snapshot_at(18, 45, at=datetime.now(UTC)))
-    store.close()
-    result = subprocess.run(
-        [sys.executable, "-m", "codexbar", "metrics", "--home", str(lived.home)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC)))
+    result = run_codexbar("metrics", "--home", str(lived.home))
     assert result.returncode == 0, result.stderr
     return {line.split()[2] for line in result.stdout.splitlines() if line.startswith("# TYPE")}
 

@@ -9,27 +9,22 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
-from codexbar import settings as settings_module
 from codexbar.dashboard.api import Dashboard
-from codexbar.dashboard.limits import limits_fetcher
 from codexbar.dashboard.server import DashboardServer
 from codexbar.engine import UsageReport
 from codexbar.metrics import limit_families, source_up
 from codexbar.reading import choose
 from codexbar.report import report_to_json
 from codexbar.store import Store
-from tests.dashboard_helpers import build_home, use_logs_source
+from tests.bars_helpers import run_codexbar, save_reading
+from tests.dashboard_helpers import build_home, running_dashboard, use_logs_source
 from tests.tray_helpers import reading as snapshot_at
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -42,24 +37,6 @@ needs_promtool = pytest.mark.skipif(
 needs_prometheus = pytest.mark.skipif(
     not os.access(PROMETHEUS, os.X_OK), reason="prometheus is not installed (Debian: prometheus)"
 )
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
-
-
-def save(snapshot) -> None:
-    store = Store()
-    try:
-        store.save_snapshot(snapshot)
-    finally:
-        store.close()
 
 
 def samples(text: str) -> dict[str, float]:
@@ -78,8 +55,8 @@ def samples(text: str) -> dict[str, float]:
 @needs_promtool
 def test_codexbar_metrics_passes_promtool_and_holds_the_figures(tmp_path):
     lived = build_home(tmp_path)
-    save(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=20)))
-    result = run("metrics", "--home", str(lived.home))
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=20)))
+    result = run_codexbar("metrics", "--home", str(lived.home))
     assert result.returncode == 0, result.stderr
     check = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=result.stdout, capture_output=True, text=True
@@ -98,8 +75,8 @@ def test_codexbar_metrics_passes_promtool_and_holds_the_figures(tmp_path):
 
 
 def test_openmetrics_ends_with_eof(tmp_path):
-    save(snapshot_at(18, 45, at=datetime.now(UTC)))
-    result = run("metrics", "--openmetrics", "--home", str(tmp_path / "none"))
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC)))
+    result = run_codexbar("metrics", "--openmetrics", "--home", str(tmp_path / "none"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.endswith("# EOF\n")
     assert "# TYPE codexbar_tokens counter" in result.stdout
@@ -142,20 +119,6 @@ def test_an_expired_login_is_a_source_down_and_a_passed_reset_is_left_out():
 # -- the dashboard's GET /metrics ----------------------------------------------------------------
 
 
-@contextmanager
-def metrics_server(home: Path, **kw) -> Iterator[DashboardServer]:
-    store = Store()
-    board = Dashboard([home], store, fetch_usage=limits_fetcher(settings_module.load()))
-    server = DashboardServer(board, **kw)
-    server.start_in_thread()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        store.close()
-
-
 def get(server_host: str, port: int, path: str, headers: dict[str, str]) -> tuple[int, str]:
     connection = http.client.HTTPConnection(server_host, port, timeout=30)
     try:
@@ -169,7 +132,7 @@ def get(server_host: str, port: int, path: str, headers: dict[str, str]) -> tupl
 def test_metrics_endpoint_wants_a_token(tmp_path, isolated_dirs):
     use_logs_source(isolated_dirs / "config")
     lived = build_home(tmp_path)
-    with metrics_server(lived.home, metrics_token=TOKEN) as server:
+    with running_dashboard([lived.home], metrics_token=TOKEN) as server:
         host = {"Host": f"127.0.0.1:{server.port}"}
         status, text = get("127.0.0.1", server.port, "/metrics", host)
         assert status == 401 and "metrics.token" in text
@@ -190,9 +153,13 @@ def test_metrics_endpoint_wants_a_token(tmp_path, isolated_dirs):
 def test_another_address_needs_a_token_and_keeps_the_page_local(tmp_path, isolated_dirs):
     use_logs_source(isolated_dirs / "config")
     lived = build_home(tmp_path)
-    with pytest.raises(ValueError):
-        DashboardServer(Dashboard([lived.home], Store(), fetch_usage=None), host="127.0.0.2")
-    with metrics_server(lived.home, host="127.0.0.2", metrics_token=TOKEN) as server:
+    store = Store()
+    try:
+        with pytest.raises(ValueError):
+            DashboardServer(Dashboard([lived.home], store, fetch_usage=None), host="127.0.0.2")
+    finally:
+        store.close()
+    with running_dashboard([lived.home], host="127.0.0.2", metrics_token=TOKEN) as server:
         remote = {"Host": f"127.0.0.2:{server.port}"}
         page = get("127.0.0.2", server.port, f"/?token={server.secret}", remote)
         assert page[0] == 403  # the page answers only to 127.0.0.1 and localhost
@@ -203,10 +170,10 @@ def test_another_address_needs_a_token_and_keeps_the_page_local(tmp_path, isolat
 
 
 def test_dashboard_listen_refuses_without_a_token(tmp_path):
-    result = run("dashboard", "--no-browser", "--listen", "127.0.0.2:0")
+    result = run_codexbar("dashboard", "--no-browser", "--listen", "127.0.0.2:0")
     assert result.returncode == 64
     assert "metrics token" in result.stderr and "config set metrics.token" in result.stderr
-    bad = run("dashboard", "--no-browser", "--listen", "nowhere")
+    bad = run_codexbar("dashboard", "--no-browser", "--listen", "nowhere")
     assert bad.returncode == 64 and "ADDR:PORT" in bad.stderr
 
 
@@ -228,7 +195,7 @@ def _query(port: int, promql: str) -> list[dict]:
 def test_a_real_prometheus_scrapes_the_dashboard(tmp_path, isolated_dirs):
     use_logs_source(isolated_dirs / "config")
     lived = build_home(tmp_path)
-    with metrics_server(lived.home, metrics_token=TOKEN) as server:
+    with running_dashboard([lived.home], metrics_token=TOKEN) as server:
         config = tmp_path / "prometheus.yml"
         config.write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"

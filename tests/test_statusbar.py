@@ -31,18 +31,9 @@ from codexbar.statusbar import (
     status_class,
 )
 from codexbar.store import Store
+from tests.bars_helpers import run_codexbar, save_reading
 from tests.dashboard_helpers import build_home
 from tests.tray_helpers import reading as snapshot_at
-
-
-def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-    )
 
 
 def no_login_home(tmp_path: Path) -> Path:
@@ -51,14 +42,6 @@ def no_login_home(tmp_path: Path) -> Path:
     home = tmp_path / "empty_home"
     home.mkdir()
     return home
-
-
-def save(snapshot) -> None:
-    store = Store()
-    try:
-        store.save_snapshot(snapshot)
-    finally:
-        store.close()
 
 
 def use_oauth_only(isolated_dirs: Path) -> None:
@@ -73,8 +56,8 @@ def use_oauth_only(isolated_dirs: Path) -> None:
 def test_bar_reads_a_current_stored_reading_and_todays_cost(tmp_path, isolated_dirs):
     use_oauth_only(isolated_dirs)
     lived = build_home(tmp_path)
-    save(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=30)))
-    result = run("bar", "--home", str(lived.home))
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=30)))
+    result = run_codexbar("bar", "--home", str(lived.home))
     assert result.returncode == 0, result.stderr
     store = Store()
     try:
@@ -87,8 +70,8 @@ def test_bar_reads_a_current_stored_reading_and_todays_cost(tmp_path, isolated_d
 
 def test_bar_fields_and_an_old_reading_says_it_is_stale(tmp_path, isolated_dirs):
     use_oauth_only(isolated_dirs)
-    save(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(hours=2)))
-    result = run(
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(hours=2)))
+    result = run_codexbar(
         "bar",
         "--home",
         str(no_login_home(tmp_path)),
@@ -101,7 +84,7 @@ def test_bar_fields_and_an_old_reading_says_it_is_stale(tmp_path, isolated_dirs)
 
 
 def test_bar_rejects_an_unknown_field_in_words(tmp_path):
-    result = run("bar", "--format", "{session_left}% {sesion_used}")
+    result = run_codexbar("bar", "--format", "{session_left}% {sesion_used}")
     assert result.returncode == 64
     assert "unknown field {sesion_used}" in result.stderr
     assert "{session_used}" in result.stderr and "Traceback" not in result.stderr
@@ -112,8 +95,8 @@ def test_bar_rejects_an_unknown_field_in_words(tmp_path):
 
 def test_waybar_object_from_a_current_reading(tmp_path, isolated_dirs):
     use_oauth_only(isolated_dirs)
-    save(snapshot_at(30, 88, at=datetime.now(UTC) - timedelta(seconds=10)))
-    result = run("waybar", "--home", str(no_login_home(tmp_path)))
+    save_reading(snapshot_at(30, 88, at=datetime.now(UTC) - timedelta(seconds=10)))
+    result = run_codexbar("waybar", "--home", str(no_login_home(tmp_path)))
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["text"] == "70% · 12%"
@@ -125,7 +108,7 @@ def test_waybar_object_from_a_current_reading(tmp_path, isolated_dirs):
 
 def test_waybar_without_any_reading_is_an_error_not_full(tmp_path, isolated_dirs):
     use_oauth_only(isolated_dirs)
-    result = run("waybar", "--home", str(no_login_home(tmp_path)))
+    result = run_codexbar("waybar", "--home", str(no_login_home(tmp_path)))
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["class"] == ERROR and body["text"] == "Codex ?"
@@ -143,7 +126,7 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
 
 def test_waybar_follow_prints_a_line_when_the_store_changes(tmp_path, isolated_dirs):
     use_oauth_only(isolated_dirs)
-    save(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=5)))
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC) - timedelta(seconds=5)))
     proc = subprocess.Popen(
         [sys.executable, "-m", "codexbar", "waybar", "--follow"],
         stdout=subprocess.PIPE,
@@ -155,7 +138,7 @@ def test_waybar_follow_prints_a_line_when_the_store_changes(tmp_path, isolated_d
     try:
         first = json.loads(_read_line(proc, 30))
         assert first["text"] == "82% · 55%" and first["class"] == OK
-        save(snapshot_at(60, 50, at=datetime.now(UTC)))
+        save_reading(snapshot_at(60, 50, at=datetime.now(UTC)))
         second = json.loads(_read_line(proc, 20))
         assert second["text"] == "40% · 50%"
         # Nothing changes now: no further line (the loop sleeps between two `stat`s).
@@ -210,9 +193,9 @@ def test_format_checks_and_the_stale_marker():
 def test_bar_answers_quickly_from_the_store(tmp_path, isolated_dirs):
     """A hang guard and a measurement (printed with -s): the stored path never fetches."""
     use_oauth_only(isolated_dirs)
-    save(snapshot_at(18, 45, at=datetime.now(UTC)))
+    save_reading(snapshot_at(18, 45, at=datetime.now(UTC)))
     started = time.monotonic()
-    result = run("bar", "--home", str(no_login_home(tmp_path)), "--format", "{left}")
+    result = run_codexbar("bar", "--home", str(no_login_home(tmp_path)), "--format", "{left}")
     elapsed = time.monotonic() - started
     assert result.stdout == "55\n", result.stderr
     print(f"codexbar bar from the store: {elapsed * 1000:.0f} ms including Python's start")

@@ -24,18 +24,28 @@ def bar(template: str, no_fetch: bool, homes: tuple[str, ...]) -> None:
 
     A reading that is not current says so: the line ends in (stale, 12 min ago) unless the
     format shows {stale}, {status} or {age} itself."""
-    from codexbar.statusbar import COST_FIELDS, BarSession, FormatError, format_fields, render
+    from codexbar.statusbar import COST_FIELDS, format_fields, render
 
+    session = open_session(template, homes)
+    fields = format_fields(template)
     try:
-        fields = format_fields(template)
-    except FormatError as error:
-        raise click.BadParameter(str(error), param_hint="--format") from None
-    session = BarSession(homes)
-    try:
-        for problem in session.problems:
-            warn(problem)
         reading = session.reading(allow_fetch=not no_fetch)
         values = session.values(reading, with_costs=bool(fields & COST_FIELDS))
         click.echo(render(template, values))
     finally:
         session.close()
+
+
+def open_session(template: str, homes: tuple[str, ...]):
+    """Check `--format` (a usage error in words), then open the settings and the store, saying
+    what is wrong with them (`codexbar bar`, `codexbar waybar`)."""
+    from codexbar.statusbar import BarSession, FormatError, format_fields
+
+    try:
+        format_fields(template)
+    except FormatError as error:
+        raise click.BadParameter(str(error), param_hint="--format") from None
+    session = BarSession(homes)
+    for problem in session.problems:
+        warn(problem)
+    return session

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from codexbar.cli.options import home_option, warn
+from codexbar.cli.options import home_option
 
 DEFAULT_FORMAT = "{session_left}% · {weekly_left}%"
 
@@ -31,16 +31,11 @@ def waybar(follow: bool, template: str, homes: tuple[str, ...]) -> None:
 
     class is ok, warning, critical, stale or error; percentage is the most constrained percent
     left, for format-icons."""
-    from codexbar.statusbar import BarSession, FormatError, format_fields, refresh_seconds
+    from codexbar.cli.bar import open_session
+    from codexbar.statusbar import refresh_seconds
 
+    session = open_session(template, homes)
     try:
-        format_fields(template)
-    except FormatError as error:
-        raise click.BadParameter(str(error), param_hint="--format") from None
-    session = BarSession(homes)
-    try:
-        for problem in session.problems:
-            warn(problem)
         if not follow:
             click.echo(_line(session, template, allow_fetch=True))
             return
