@@ -121,8 +121,8 @@ def latest_reading(
     reading = stored_reading(store, settings, utc_now())
     if reading is not None and (reading.current or not allow_fetch):
         return reading
-    if not allow_fetch:
-        return Reading(UsageReport(snapshot=None), None, None, True, False, None, utc_now())
+    if not allow_fetch:  # nothing stored, and no fetch wanted: say there is no reading
+        return choose(UsageReport(snapshot=None), None, utc_now())
     return fetch()
 
 
