@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 FOLDER_DAYS = 7
 RESPONSES = 40
 COST_EVERY_SECONDS = 2.0  # new responses re-total the cost at most this often
+# A reading grows old without the database changing: look again this often, so it turns stale
+# on time (and the background fetch starts) and its "Not current" line keeps its age right.
+RELOAD_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class Feed:
         self._fetched: Reading | None = None
         self._last_fetch = float("-inf")
         self._stamp: tuple | None = None
+        self._loaded_at = float("-inf")
         self._newest: tuple = ()
         self.titles: dict[str, str] = {}  # source names as people call them, once known
         self._thread = threading.Thread(target=self._work, name="watch-feed", daemon=True)
@@ -88,8 +92,9 @@ class Feed:
     def poll(self) -> None:
         """Bring the screen up to date with what is cheap to know."""
         stamp = store_stamp(self.session.store_path)
-        if stamp != self._stamp:
+        if stamp != self._stamp or time.monotonic() - self._loaded_at >= RELOAD_SECONDS:
             self._stamp = stamp
+            self._loaded_at = time.monotonic()
             self._load_reading()
         self._load_responses()
 
