@@ -328,12 +328,16 @@ class BarSession:
 
         return self.store.path if self.store is not None else paths.store_path()
 
-    def _fetch(self) -> Reading:
+    def engine(self):
+        """The App that fetches (its sources are discovered on first use: about 60 ms)."""
         from codexbar.app import App
 
         if self._app is None:
             self._app = App(settings=self.settings, homes=self.homes)
-        return self._app.fetch_usage(interactive=False, store=self.store)
+        return self._app
+
+    def _fetch(self) -> Reading:
+        return self.engine().fetch_usage(interactive=False, store=self.store)
 
     def reading(self, allow_fetch: bool = True) -> Reading:
         return latest_reading(self.store, self.settings, self._fetch, allow_fetch=allow_fetch)
@@ -356,6 +360,8 @@ class BarSession:
 
     @property
     def titles(self) -> dict[str, str]:
+        """Source names as people call them once the sources are known; until then (a quick
+        answer from the store) the names themselves."""
         return self._app.titles if self._app is not None else {}
 
     def values(self, reading: Reading, *, with_costs: bool) -> dict[str, str]:

@@ -138,6 +138,7 @@ def test_waybar_follow_prints_a_line_when_the_store_changes(tmp_path, isolated_d
     try:
         first = json.loads(_read_line(proc, 30))
         assert first["text"] == "82% · 55%" and first["class"] == OK
+        assert first["tooltip"].startswith("Codex (OAuth)")  # sources named as people say
         save_reading(snapshot_at(60, 50, at=datetime.now(UTC)))
         second = json.loads(_read_line(proc, 20))
         assert second["text"] == "40% · 50%"

@@ -41,6 +41,7 @@ def waybar(follow: bool, template: str, homes: tuple[str, ...]) -> None:
             return
         from codexbar.statusbar import follow as follow_store
 
+        session.engine()  # a long run: know the sources' names for the tooltip from the start
         lines = follow_store(
             session.store_path,
             lambda allow_fetch: _line(session, template, allow_fetch=allow_fetch),
