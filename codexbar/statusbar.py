@@ -31,13 +31,14 @@ if TYPE_CHECKING:  # the cost scanner is imported only by a format that shows a 
     from codexbar.cost.summary import CostSummary, Figures
 
 MISSING = "?"
-# The window that matters most for the bar's colour is projected to run out this long before its
-# reset: worth a warning before the percent is low.
+# A main window projected to run out at least this long before its reset is worth a warning while
+# its percent is still high (the tray's pace notification uses the same 30 minutes).
 PACE_MARGIN = timedelta(minutes=30)
 
 OK, WARNING, CRITICAL, STALE, ERROR = "ok", "warning", "critical", "stale", "error"
 
-# Every field a format may use, with what it means (README's table is made from the same words).
+# Every field a format may use, with what it means (README's table lists the same fields; a test
+# keeps the two together).
 FIELDS: dict[str, str] = {
     "session_left": "percent of the 5-hour window left (82)",
     "session_used": "percent of the 5-hour window used (18)",
