@@ -148,6 +148,12 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=120,
     ),
     Setting(
+        "metrics.token",
+        "",
+        "Bearer token a scraper sends to the dashboard's GET /metrics; needed to listen beyond "
+        "127.0.0.1 (16 characters or more).",
+    ),
+    Setting(
         "rpc.idle_minutes",
         10,
         "Stop the kept-alive codex app-server after this many idle minutes.",

@@ -150,11 +150,14 @@ def use_logs_source(config_dir: Path) -> None:
 
 @contextmanager
 def running_dashboard(
-    homes: list[Path], store_path: Path | None = None
+    homes: list[Path], store_path: Path | None = None, **server_options
 ) -> Iterator[DashboardServer]:
+    """`server_options`: DashboardServer's keywords (host, metrics_token)."""
     store = Store(store_path)
     settings = settings_module.load()
-    server = DashboardServer(Dashboard(homes, store, fetch_usage=limits_fetcher(settings)))
+    server = DashboardServer(
+        Dashboard(homes, store, fetch_usage=limits_fetcher(settings)), **server_options
+    )
     server.start_in_thread()
     try:
         yield server

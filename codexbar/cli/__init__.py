@@ -52,6 +52,26 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "dashboard",
         "Serve the local dashboard and open it in the browser (Ctrl-C stops it).",
     ),
+    "bar": (
+        "codexbar.cli.bar",
+        "bar",
+        "Print the figures as one line, from the latest stored reading when it is current.",
+    ),
+    "waybar": (
+        "codexbar.cli.waybar",
+        "waybar",
+        'Print {"text", "tooltip", "class", "percentage"} for a Waybar custom module.',
+    ),
+    "watch": (
+        "codexbar.cli.watch",
+        "watch",
+        "A live full-screen view of the limits, the cost and each response.",
+    ),
+    "metrics": (
+        "codexbar.cli.metrics",
+        "metrics",
+        "Print the Prometheus metrics once (the dashboard serves them too).",
+    ),
 }
 
 

@@ -38,6 +38,10 @@ RANGES = ("today", "last7days", "last30days", "alltime")
 # Answers built from one cost scan are reused this long (the page asks for several views of it).
 SUMMARY_TTL_SECONDS = 5.0
 LIMITS_TTL_SECONDS = 60.0
+# /metrics reuses a reading this long (the tray's default refresh interval), so a scraper asking
+# every 15 s does not fetch from chatgpt.com every minute; codexbar_reading_age_seconds says how
+# old the figures are.
+METRICS_LIMITS_TTL_SECONDS = 300.0
 MAX_EVENTS = 1000
 # Hour charts of short ranges show every hour, quiet ones too; longer ones only the busy hours.
 HOURS_FILLED_UP_TO_DAYS = 7
@@ -296,7 +300,7 @@ class Dashboard:
             "events": [_event_json(index, event, prices) for index, event in events],
         }
 
-    def api_limits(self, query: dict[str, str]) -> dict[str, Any]:
+    def api_limits(self, query: dict[str, str], ttl: float = LIMITS_TTL_SECONDS) -> dict[str, Any]:
         accounts = []
         for home in self.selected_homes(query):
 
@@ -304,9 +308,17 @@ class Dashboard:
                 _, body = self.fetch_usage(home, self.store.path)
                 return body
 
-            body = self._memoised(("limits", str(home)), LIMITS_TTL_SECONDS, build)
+            body = self._memoised(("limits", str(home)), ttl, build)
             accounts.append({"home": str(home), "home_index": self.homes.index(home), **body})
         return {"accounts": accounts}
+
+    def metrics(self, accept: str | None) -> tuple[bytes, str]:
+        """`GET /metrics`: every home's limits and the all-time cost totals (codexbar.metrics)."""
+        from codexbar.metrics import metrics_text
+
+        accounts = self.api_limits({}, ttl=METRICS_LIMITS_TTL_SECONDS)["accounts"]
+        _, summary = self.summary_for({"range": "alltime"})
+        return metrics_text(accounts, summary, self.now(), accept)
 
     def api_limits_history(self, query: dict[str, str]) -> dict[str, Any]:
         window = query.get("window") or "session"

@@ -10,6 +10,11 @@ Security, in the order a request meets it:
 4. every answer carries a Content-Security-Policy that allows only this origin's own scripts,
    styles and API, so the page cannot load or send anything elsewhere.
 
+`GET /metrics` (Prometheus text) is for a scraper, not a browser: it wants
+`Authorization: Bearer <metrics.token from the settings>` (or the run's secret, by the usual
+checks). Only with such a token may the server be bound to another address (`--listen`), and
+then the page and its API still answer only to the 127.0.0.1 and localhost Host names.
+
 The standard library's ThreadingHTTPServer is enough for one user's browser and keeps startup
 light; nothing here needs an async framework.
 """
@@ -20,6 +25,7 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 import threading
 from http import HTTPStatus
 from http.cookies import SimpleCookie
@@ -53,11 +59,24 @@ class DashboardServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = False
 
-    def __init__(self, dashboard: Dashboard, port: int = 0, secret: str | None = None) -> None:
+    def __init__(
+        self,
+        dashboard: Dashboard,
+        port: int = 0,
+        secret: str | None = None,
+        *,
+        host: str = HOST,
+        metrics_token: str | None = None,
+    ) -> None:
+        if host != HOST and not metrics_token:
+            raise ValueError("another address than 127.0.0.1 needs a metrics token")
         self.dashboard = dashboard
         self.secret = secret or secrets.token_urlsafe(32)
+        self.metrics_token = metrics_token or None
         self.static = {name: _read_static(name) for name in STATIC_FILES}
-        super().__init__((HOST, port), _Handler)
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), _Handler)
 
     @property
     def port(self) -> int:
@@ -162,7 +181,35 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "method not allowed")
 
+    def _metrics_authorised(self) -> bool:
+        token = self.server.metrics_token
+        auth = self.headers.get("Authorization") or ""
+        if token and auth.startswith("Bearer "):
+            presented = auth.removeprefix("Bearer ").strip().encode()
+            if hmac.compare_digest(presented, token.encode()):
+                return True
+        query = parse_qs(urlsplit(self.path).query)
+        return self._host_ok() and self._authorised(self._presented_secret(query)[0])
+
+    def _metrics(self) -> None:
+        if not self._metrics_authorised():
+            self._error(
+                HTTPStatus.UNAUTHORIZED,
+                "metrics need Authorization: Bearer with the metrics.token setting",
+            )
+            return
+        try:
+            body, content_type = self.server.dashboard.metrics(self.headers.get("Accept"))
+        except Exception:
+            log.exception("dashboard /metrics failed")
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "metrics failed; see codexbar -v")
+            return
+        self._send(HTTPStatus.OK, body, content_type)
+
     def _handle(self, method: str) -> None:
+        if urlsplit(self.path).path == "/metrics" and method == "GET":
+            self._metrics()
+            return
         if not self._host_ok():
             self._error(HTTPStatus.FORBIDDEN, "wrong Host header: open the dashboard by its URL")
             return
