@@ -10,7 +10,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from codexbar.safe_files import describe
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
+SNAPSHOT_DAYS = 14
 
 
 def _running(pid: int) -> bool:
@@ -313,6 +313,15 @@ class Store:
                 ),
             )
             history.record(self.db, snapshot)
+            # Raw readings are kept for two weeks (the compacted history keeps the long view),
+            # except the last good one, however old: it stays the reference for "never
+            # backwards" after a long time offline.
+            cutoff = snapshot.fetched_at.timestamp() - SNAPSHOT_DAYS * 86400
+            self.db.execute(
+                "DELETE FROM snapshots WHERE fetched_at < ? AND id NOT IN "
+                "(SELECT id FROM snapshots ORDER BY observed_at DESC, id DESC LIMIT 1)",
+                (cutoff,),
+            )
 
     def last_snapshot(self) -> UsageSnapshot | None:
         """The last good reading: the most recently *observed* one (a session-log reading
@@ -329,12 +338,6 @@ class Store:
             (since.timestamp(),),
         )
         return [s for (data,) in rows if (s := self._decode(data)) is not None]
-
-    def prune_snapshots(self, older_than_days: int = 90) -> int:
-        cutoff = time.time() - older_than_days * 86400
-        with self.db:
-            self.db.execute("DELETE FROM snapshots WHERE fetched_at < ?", (cutoff,))
-            return self.db.changes()
 
     @staticmethod
     def _decode(data: Any) -> UsageSnapshot | None:

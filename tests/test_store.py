@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -43,6 +44,23 @@ def test_last_snapshot_is_the_newest(tmp_path):
     store.save_snapshot(snapshot(10.0, NOW - timedelta(hours=1)))
     assert store.last_snapshot().windows[0].used_percent == 30.0
     assert len(store.snapshots_since(NOW - timedelta(days=1))) == 2
+
+
+def test_raw_readings_are_kept_two_weeks_but_the_last_good_one_always(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    old = NOW - timedelta(days=40)
+    store.save_snapshot(snapshot(31.0, old))
+    # Weeks offline, then a session-log reading fetched now but observed even earlier: the
+    # old reading is still the last good one, and stays.
+    older = replace(snapshot(20.0, NOW), observed_at=old - timedelta(days=10))
+    store.save_snapshot(older)
+    assert store.last_snapshot().windows[0].used_percent == 31.0
+    for day in range(20):  # then twenty days of readings
+        store.save_snapshot(snapshot(40.0, NOW - timedelta(days=19 - day)))
+    kept = store.snapshots_since(old - timedelta(days=1))
+    assert min(s.fetched_at for s in kept) >= NOW - timedelta(days=store_module.SNAPSHOT_DAYS)
+    assert len(kept) == store_module.SNAPSHOT_DAYS + 2  # 15 days, and the log reading of NOW
+    assert store.last_snapshot().fetched_at == NOW
 
 
 def test_reopening_keeps_data(tmp_path):
