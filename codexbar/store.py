@@ -193,8 +193,8 @@ class Store:
     def _open(self) -> apsw.Connection:
         db = None
         try:
+            db = self._connect()  # first: it makes the folder private, or says why it cannot
             unclean = self._mark_open()
-            db = self._connect()
             if unclean or self._force_check:
                 self._check(db)
             return db
@@ -278,7 +278,6 @@ class Store:
         """Leave `<db>.open-<pid>-<id>` while this connection is open; True when a marker of a
         process that no longer runs shows that it ended without closing the database."""
         folder, prefix = self.path.parent, f"{self.path.name}.open-"
-        folder.mkdir(parents=True, exist_ok=True)
         unclean = False
         try:
             names = [n for n in os.listdir(folder) if n.startswith(prefix)]
