@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,8 +50,8 @@ class App:
         )
 
     @property
-    def titles(self) -> dict[str, str]:
-        return {s.name: s.title for s in self.registry.sources}
+    def titles(self) -> Mapping[str, str]:
+        return self.registry.titles
 
     def context(self, *, interactive: bool = True, known_email: str | None = None) -> SourceContext:
         return SourceContext(

@@ -83,9 +83,11 @@ class Engine:
         chosen = self.registry.get(source)
         if chosen is None:
             known = ", ".join(self.registry.names) or "none"
+            why = [e for e in self.registry.load_errors if e.startswith(f"source plugin {source} ")]
             error = SourceError(
                 ErrorKind.UNSUPPORTED,
                 f"There is no usage source called {source!r} (installed: {known}).",
+                why[0] if why else None,
             )
             return UsageReport(None, (), error)
         error = chosen.unavailable(ctx)

@@ -150,7 +150,7 @@ def render_text(
 ) -> str:
     """The report for a terminal; `titles` maps source names to what people call them, `paces`
     window ids to their pace (codexbar.history.snapshot_paces)."""
-    titles = titles or {}
+    titles = {} if titles is None else titles
     paces = paces or {}
     now = reading.now
     lines: list[str] = []

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
@@ -114,46 +114,96 @@ class UsageSource:
         """Release anything kept between fetches (a kept-alive child process, say)."""
 
 
-@dataclass(frozen=True)
 class SourceRegistry:
-    sources: tuple[UsageSource, ...]
-    load_errors: tuple[str, ...] = ()
+    """The installed sources, imported on first use.
+
+    Asking for one source by name imports only that one (`usage --source logs` never pays for
+    httpx or the terminal emulator); walking them all (Auto, doctor, the tray) imports them all.
+    Built from instances (tests) or from entry points (`discover_sources`)."""
+
+    def __init__(
+        self,
+        sources: Sequence[UsageSource] = (),
+        load_errors: Sequence[str] = (),
+        entries: Sequence[EntryPoint] = (),
+    ) -> None:
+        self._sources: list[UsageSource] = list(sources)
+        self._errors: list[str] = list(load_errors)
+        self._pending: list[EntryPoint] = list(entries)  # not imported yet
+
+    def _load(self, entries: list[EntryPoint]) -> None:
+        for entry in entries:
+            self._pending.remove(entry)
+            try:
+                source = entry.load()()
+                if not isinstance(source, UsageSource):
+                    raise TypeError("not a codexbar.sources.UsageSource")
+            except Exception as error:  # a broken plugin is reported, never fatal
+                self._errors.append(
+                    f"source plugin {entry.name} ({entry.value}) could not be loaded: "
+                    f"{type(error).__name__}: {error}"
+                )
+                continue
+            if any(known.name == source.name for known in self._sources):
+                self._errors.append(f"source {source.name} is registered twice; using the first")
+                continue
+            self._sources.append(source)
+
+    @property
+    def sources(self) -> tuple[UsageSource, ...]:
+        """Every source, in Auto order."""
+        self._load(list(self._pending))
+        return tuple(sorted(self._sources, key=lambda s: (s.order, s.name)))
+
+    @property
+    def load_errors(self) -> tuple[str, ...]:
+        self._load(list(self._pending))
+        return tuple(self._errors)
 
     def get(self, name: str) -> UsageSource | None:
-        return next((s for s in self.sources if s.name == name), None)
+        found = next((s for s in self._sources if s.name == name), None)
+        if found is None and self._pending:
+            # Entry points are named like their source; a plugin that is not gets found too.
+            self._load([e for e in self._pending if e.name == name])
+            found = next((s for s in self._sources if s.name == name), None)
+            if found is None:
+                found = next((s for s in self.sources if s.name == name), None)
+        return found
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.sources)
 
+    @property
+    def titles(self) -> Mapping[str, str]:
+        """Source names to what people call them, importing a source only when asked."""
+        return _Titles(self)
+
     def close(self) -> None:
-        for source in self.sources:
+        for source in self._sources:  # only the imported ones can hold anything
             try:
                 source.close()
             except Exception:  # a plugin's cleanup must not stop the others'
                 log.exception("closing source %s failed", source.name)
 
 
+class _Titles(Mapping[str, str]):
+    def __init__(self, registry: SourceRegistry) -> None:
+        self._registry = registry
+
+    def __getitem__(self, name: str) -> str:
+        source = self._registry.get(name)
+        if source is None:
+            raise KeyError(name)
+        return source.title
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names)
+
+    def __len__(self) -> int:
+        return len(self._registry.names)
+
+
 def discover_sources() -> SourceRegistry:
-    """Instantiate every source registered in the entry-point group, in Auto order."""
-    sources: list[UsageSource] = []
-    errors: list[str] = []
-    seen: set[str] = set()
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            source = entry.load()()
-            if not isinstance(source, UsageSource):
-                raise TypeError("not a codexbar.sources.UsageSource")
-        except Exception as error:  # a broken plugin is reported, never fatal
-            errors.append(
-                f"source plugin {entry.name} ({entry.value}) could not be loaded: "
-                f"{type(error).__name__}: {error}"
-            )
-            continue
-        if source.name in seen:
-            errors.append(f"source {source.name} is registered twice; using the first")
-            continue
-        seen.add(source.name)
-        sources.append(source)
-    sources.sort(key=lambda s: (s.order, s.name))
-    return SourceRegistry(tuple(sources), tuple(errors))
+    """Every source registered in the entry-point group, imported as it is first needed."""
+    return SourceRegistry(entries=tuple(entry_points(group=ENTRY_POINT_GROUP)))

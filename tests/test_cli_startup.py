@@ -47,6 +47,18 @@ def test_the_cost_command_imports_neither_the_engine_nor_the_network():
     assert not {"codexbar.engine", "codexbar.sources", "httpx"} & modules
 
 
+def test_one_named_source_imports_only_that_source(tmp_path):
+    """`usage --source logs` needs neither the HTTP stack nor the terminal emulator of the
+    other sources; Auto still walks (and imports) them all."""
+    home = tmp_path / "codex_home"
+    home.mkdir()
+    modules = loaded_after("usage", "--source", "logs", "--home", str(home))
+    assert "providers.logs" in modules
+    assert not {"providers.oauth", "providers.pty", "providers.web", "httpx", "pyte"} & modules
+    everything = loaded_after("usage", "--source", "auto", "--home", str(home))
+    assert {"providers.oauth", "providers.pty", "providers.logs"} <= everything
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_the_listed_help_line_is_the_commands_own(name):
     module, attribute, help_line = COMMANDS[name]

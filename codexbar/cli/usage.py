@@ -35,7 +35,11 @@ def usage(
     Exits 0 only when the figures are current (read now, observed within the refresh interval);
     otherwise with the failure's code, after saying what failed and how old the figures are."""
     app = App.load(homes)
-    for problem in app.settings.problems + app.registry.load_errors:
+    chosen = source or app.settings.get("source")
+    # A broken plugin matters when Auto walks them all; a named source imports only itself
+    # (and says so if it cannot be loaded).
+    plugin_errors = app.registry.load_errors if chosen == "auto" else ()
+    for problem in app.settings.problems + plugin_errors:
         warn(problem)
     if app.ignored_homes_note:
         warn(app.ignored_homes_note)
