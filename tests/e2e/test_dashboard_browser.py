@@ -99,9 +99,13 @@ def test_the_page_in_chromium(tmp_path, lived_in):
             page.wait_for_selector("body[data-loaded-range='today']")
             today = page.locator("#tiles .tile strong").first.inner_text()
             assert today != thirty
+            # The day pickers follow the chosen range.
+            assert page.input_value("#since") == page.input_value("#until")
             page.click("#range button[data-range='last30days']")
             page.wait_for_selector("body[data-loaded-range='last30days']")
             assert page.locator("#tiles .tile strong").first.inner_text() == thirty
+            span = page.locator("#tiles .tile small").first.inner_text()
+            assert span == f"{page.input_value('#since')} – {page.input_value('#until')}"
             # Hour buckets and tokens draw too.
             page.click("#bucket button[data-bucket='hour']")
             page.click("#metric button[data-metric='tokens']")

@@ -155,6 +155,9 @@ function renderTiles(summary) {
   const tile = (label, value, note) => h("div", { class: "tile" },
     h("span", { class: "muted", text: label }), h("strong", { text: value }), note ? h("small", { class: "muted", text: note }) : null);
   const span = summary.range.since ? `${summary.range.since} – ${summary.range.until}` : `all time – ${summary.range.until}`;
+  // The day pickers show the range the figures are for, whichever way it was chosen.
+  if (summary.range.since) $("since").value = summary.range.since;
+  $("until").value = summary.range.until;
   $("tiles").replaceChildren(
     tile("Estimated cost", Format.dollars(t.cost_usd), span),
     tile("Tokens", Format.tokens(t.total_tokens), "input + output"),
