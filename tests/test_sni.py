@@ -19,7 +19,7 @@ from codexbar.tray.backend import choose_backend
 from codexbar.tray.dbusmenu import MenuTree
 from codexbar.tray.icon import Drawing, icon_state
 from codexbar.tray.menu import Action, Row, Tooltip, TrayState, build_menu
-from codexbar.tray.sni import SniTray, argb_pixmap
+from codexbar.tray.sni import NoSessionBus, SniTray, argb_pixmap
 from tests.e2e.desktop import wait
 from tests.tray_helpers import NOW, reading
 
@@ -306,3 +306,13 @@ def test_a_lost_bus_connection_is_made_again(running):
 
     wait(attention, "the item on the new connection", 15)
     assert len(client.prop("IconPixmap")) == 6
+
+
+def test_no_session_bus_at_start_is_said_in_words(tmp_path):
+    """Forcing the SNI backend where no bus runs is a sentence, not a dbus-fast traceback."""
+    tray = SniTray(lambda action: None, bus_address=f"unix:path={tmp_path / 'no-bus'}")
+    started = []
+    with pytest.raises(NoSessionBus) as raised:
+        tray.run(lambda: started.append(True))
+    assert "no D-Bus session bus" in str(raised.value) and not started
+    assert "Error" not in str(raised.value)

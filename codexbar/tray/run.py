@@ -107,7 +107,16 @@ def _run(backend: str, homes: tuple[str, ...], holder: dict[str, object]) -> Sta
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     _wake_python_for_signals(backend)
-    tray.run(tray_app.start)
+    unavailable: tuple[type[Exception], ...] = ()
+    if backend == "sni":
+        from codexbar.tray.sni import NoSessionBus
+
+        unavailable = (NoSessionBus,)
+    try:
+        tray.run(tray_app.start)
+    except unavailable as error:  # said in words, then the report instead of an icon
+        tray_app.quit()
+        return StartResult(False, str(error), show_report=True)
     tray_app.quit()
     return StartResult(True)
 

@@ -233,6 +233,17 @@ def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class NoSessionBus(Exception):
+    """The desktop session has no D-Bus session bus to publish the icon on."""
+
+    def __str__(self) -> str:
+        return (
+            "There is no D-Bus session bus here (DBUS_SESSION_BUS_ADDRESS is not set, or its "
+            "bus is gone), so the StatusNotifierItem icon cannot be shown. Start codexbar from "
+            "your desktop session, or choose another tray with CODEXBAR_TRAY_BACKEND=gtk."
+        )
+
+
 class SniTray:
     """The Tray the app draws into (see codexbar.tray.app.Tray), as a StatusNotifierItem."""
 
@@ -291,7 +302,7 @@ class SniTray:
 
     def run(self, setup: Callable[[], None]) -> None:
         """Blocks on the calling (main) thread until `stop()`. `setup` runs on its own thread
-        once the item is on the bus."""
+        once the item is on the bus. Raises NoSessionBus when there is no bus to start on."""
         asyncio.run(self._main(setup))
 
     # -- on the loop ---------------------------------------------------------------------------
@@ -299,7 +310,11 @@ class SniTray:
     async def _main(self, setup: Callable[[], None]) -> None:
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
-        await self._connect()  # no bus at all at start: the caller reports it
+        try:
+            await self._connect()
+        except Exception as error:  # no bus at all at start: the caller says so in words
+            log.debug("no session bus", exc_info=True)
+            raise NoSessionBus() from error
         threading.Thread(target=setup, name="codexbar-setup", daemon=True).start()
         while True:
             await self._register()
