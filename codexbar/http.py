@@ -237,7 +237,9 @@ def _httpx_get(
             httpx.Client(
                 timeout=httpx.Timeout(seconds),
                 follow_redirects=False,
-                verify=_tls_context() if url.startswith("https:") else True,
+                # Always the shared context: `verify=True` makes httpx build a new one (and
+                # load the CA bundle) per client, even for a plain-http URL.
+                verify=_tls_context(),
             ) as client,
             client.stream("GET", url, headers={"Accept-Encoding": "gzip", **headers}) as reply,
         ):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import providers.oauth as oauth
+from codexbar import http as http_module
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.settings import Settings
 from codexbar.sources import SourceContext
@@ -45,6 +46,21 @@ def home(tmp_path, backend) -> Path:
 
 def fetch(home: Path, now: datetime = NOW):
     return oauth.OAuthSource().fetch(context(home, now))
+
+
+def test_refreshes_share_one_tls_context(home, backend, monkeypatch):
+    """Loading the CA bundle per request cost the tray ~30 ms of CPU a refresh (and memory that
+    never came back): every request, https or plain, uses the one shared context."""
+    import ssl
+
+    built = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: built.append(1) or real())
+    http_module._tls_context.cache_clear()
+    backend.routes[USAGE_PATH] = Reply(200, body("wham_usage.json"))
+    for _ in range(3):
+        fetch(home)
+    assert len(built) <= 1
 
 
 def test_plus_body_gives_session_weekly_and_credits(home, backend):

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
 from codexbar.history import snapshot_paces
 from codexbar.models import UsageSnapshot
+from codexbar.pace import Pace
 from codexbar.reading import choose
 from codexbar.settings import Settings
 from codexbar.sources import utc_now
@@ -304,7 +305,7 @@ class TrayApp:
                 error=None,
                 paces=paces if paces is not None else snapshot_paces(snapshot),
             )
-        self._announce(snapshot)
+        self._announce(snapshot, self.state.paces)
 
     def on_pushed(self, snapshot: UsageSnapshot) -> None:
         """A kept-alive source learned a newer reading between refreshes."""
@@ -313,14 +314,14 @@ class TrayApp:
         self._accept(snapshot.with_reset_flags(self.now()))
         self.redraw()
 
-    def _announce(self, snapshot: UsageSnapshot) -> None:
+    def _announce(self, snapshot: UsageSnapshot, paces: Mapping[str, Pace]) -> None:
         if self.planner is None:
             return
         self.planner.thresholds = tuple(self.app.settings.get("notify.thresholds"))
         self.planner.pace_warnings = self.app.settings.get("notify.pace")
         with self._store_lock:
             try:
-                notices = self.planner.observe(snapshot, self.now())
+                notices = self.planner.observe(snapshot, self.now(), paces)
             except Exception:
                 log.warning("notification memory unavailable", exc_info=True)
                 return

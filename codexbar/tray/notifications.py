@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -161,7 +161,10 @@ class TransitionPlanner:
         self.thresholds = tuple(thresholds)
         self.pace_warnings = pace_warnings
 
-    def observe(self, snapshot: UsageSnapshot, now: datetime) -> list[Notice]:
+    def observe(
+        self, snapshot: UsageSnapshot, now: datetime, paces: Mapping[str, Pace] | None = None
+    ) -> list[Notice]:
+        """What this reading is news for; `paces` are the reading's (computed here if None)."""
         account = _account(snapshot)
         notices: list[Notice] = self._block_notices(account, snapshot)
         for window in snapshot.main_windows:
@@ -188,11 +191,14 @@ class TransitionPlanner:
             elif pending is not None:
                 self.memory.put(account, window.id, previous, None)
         if self.pace_warnings:
-            notices += self._pace_notices(snapshot, account, now)
+            if paces is None:
+                paces = snapshot_paces(snapshot, self.memory.store.db)
+            notices += self._pace_notices(snapshot, account, now, paces)
         return notices
 
-    def _pace_notices(self, snapshot: UsageSnapshot, account: str, now: datetime) -> list[Notice]:
-        paces = snapshot_paces(snapshot, self.memory.store.db)
+    def _pace_notices(
+        self, snapshot: UsageSnapshot, account: str, now: datetime, paces: Mapping[str, Pace]
+    ) -> list[Notice]:
         notices = []
         for window in snapshot.main_windows:
             pace = paces.get(window.id)
