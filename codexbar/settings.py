@@ -43,6 +43,8 @@ class Setting:
     choices: tuple[Any, ...] | None = None
     minimum: int | None = None
     maximum: int | None = None
+    # A value that opens a door (a bearer token): listings show that it is set, never what it is.
+    secret: bool = False
     # Earlier names of choices, still accepted so an older settings file stays valid.
     aliases: dict[str, str] | None = field(default=None, hash=False, compare=False)
 
@@ -152,6 +154,7 @@ SETTINGS: tuple[Setting, ...] = (
         "",
         "Bearer token a scraper sends to the dashboard's GET /metrics; needed to listen beyond "
         "127.0.0.1 (16 characters or more).",
+        secret=True,
     ),
     Setting(
         "rpc.idle_minutes",

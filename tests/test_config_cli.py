@@ -103,3 +103,13 @@ def test_doctor_says_an_expiry_once(tmp_path):
     out = run("doctor", "--home", str(home)).stdout
     login = next(line for line in out.splitlines() if line.startswith("Codex login:"))
     assert login.count("expire") == 1, login
+
+
+def test_the_metrics_token_is_never_listed_only_said_to_be_set():
+    token = "scrape-me-not-0123456789"
+    SECRET_VALUES.append(token)  # the suite fails the test if it is printed anywhere
+    done = run("config", "set", "metrics.token", token)
+    assert done.returncode == 0 and "metrics.token = (set)" in done.stdout
+    listed = run("config", "list")
+    assert "metrics.token = (set;" in listed.stdout and token not in listed.stdout
+    assert settings_module.load().get("metrics.token") == token

@@ -49,7 +49,8 @@ def config_set(key: str, value: str) -> int:
     except settings_module.SettingsError as error:
         click.echo(str(error), err=True)
         return click.get_current_context().exit(EXIT_USAGE)
-    click.echo(f"{key} = {settings_module.format_value(stored)}")
+    shown = "(set)" if settings_module.lookup(key).secret else settings_module.format_value(stored)
+    click.echo(f"{key} = {shown}")
     if key == "launch_at_login":
         return _apply_launch_at_login(bool(stored))
     return 0
@@ -91,6 +92,8 @@ def config_list() -> None:
         warn(problem)
     for setting in settings_module.SETTINGS:
         value = settings_module.format_value(loaded.get(setting.key))
+        if setting.secret and loaded.get(setting.key):
+            value = "(set; `codexbar config get` shows it)"
         marker = "" if setting.key in loaded.values else " (default)"
         click.echo(f"{setting.key} = {value}{marker}\n    {setting.doc}")
 
