@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import apsw
 
 from codexbar.models import UsageSnapshot
-from codexbar.pace import Pace, Reading, window_pace
+from codexbar.pace import Pace, UsagePoint, window_pace
 
 FULL_DETAIL_DAYS = 14
 HOURLY_DAYS = 90
@@ -56,8 +56,8 @@ class HistoryRow:
     resets_at: datetime | None
 
     @property
-    def reading(self) -> Reading:
-        return Reading(self.at, self.used_percent)
+    def reading(self) -> UsagePoint:
+        return UsagePoint(self.at, self.used_percent)
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,6 @@ class PastWindow:
     window: str
     resets_at: datetime
     used_percent: float  # the last reading before the reset
-
-
-def account_key(snapshot: UsageSnapshot) -> str:
-    """Who a reading belongs to: the account id, else the email, else "default"."""
-    identity = snapshot.identity
-    return identity.account_id or identity.email or "default"
 
 
 def _epoch(moment: datetime | None) -> float | None:
@@ -86,7 +80,7 @@ def _moment(epoch: float | None) -> datetime | None:
 def record(db: apsw.Connection, snapshot: UsageSnapshot) -> None:
     """Add the snapshot's windows (and its monthly credit pool) to the history. Call it inside
     the transaction that saves the snapshot."""
-    account = account_key(snapshot)
+    account = snapshot.identity.account_key
     at = snapshot.observed_at.timestamp()
     entries = [
         (w.id, w.window_minutes, w.used_percent, w.resets_at)
@@ -188,13 +182,15 @@ def rows(
     ]
 
 
-def readings_for(db: apsw.Connection, account: str, window: str, since: datetime) -> list[Reading]:
+def readings_for(
+    db: apsw.Connection, account: str, window: str, since: datetime
+) -> list[UsagePoint]:
     """The readings pace looks at: every change (and the last confirmation) since `since`."""
-    points: list[Reading] = []
+    points: list[UsagePoint] = []
     for row in rows(db, account=account, window=window, since=since):
         points.append(row.reading)
         if row.last_seen > row.at:
-            points.append(Reading(row.last_seen, row.used_percent))
+            points.append(UsagePoint(row.last_seen, row.used_percent))
     return points
 
 
@@ -214,10 +210,10 @@ def snapshot_paces(snapshot: UsageSnapshot, db: apsw.Connection | None = None) -
     """The pace of each of the snapshot's windows that has one, by window id, using the window's
     recent history from `db` when given."""
     paces: dict[str, Pace] = {}
-    account = account_key(snapshot)
+    account = snapshot.identity.account_key
     at = snapshot.observed_at
     for window in snapshot.windows:
-        readings: list[Reading] = []
+        readings: list[UsagePoint] = []
         if db is not None and window.window_minutes:
             since = at - timedelta(minutes=window.window_minutes)
             try:

@@ -180,6 +180,12 @@ class Identity:
             if value is not None:
                 object.__setattr__(self, name, clean_text(str(value)) or None)
 
+    @property
+    def account_key(self) -> str:
+        """Who a reading belongs to, for what is remembered per account (history, notification
+        memory): the account id, else the email, else "default"."""
+        return self.account_id or self.email or "default"
+
 
 def _window_sort_key(window: RateWindow) -> tuple:
     return (not window.is_main, window.limit_id, window.window_minutes or 0)

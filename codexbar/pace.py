@@ -36,7 +36,7 @@ WINDOW_AVERAGE = "window_average"
 
 
 @dataclass(frozen=True)
-class Reading:
+class UsagePoint:
     """One point of a window's history: how much was used at a moment."""
 
     at: datetime
@@ -68,7 +68,9 @@ class Pace:
         }
 
 
-def window_pace(window: RateWindow, at: datetime, history: Sequence[Reading] = ()) -> Pace | None:
+def window_pace(
+    window: RateWindow, at: datetime, history: Sequence[UsagePoint] = ()
+) -> Pace | None:
     """The pace of `window` as read at `at` (the reading's time); None for a window without a
     length or a reset time in (at, at + length], or whose reset has already passed."""
     if window.window_minutes is None or window.resets_at is None or window.reset_passed:
@@ -97,7 +99,7 @@ def _rate(
     at: datetime,
     elapsed: timedelta,
     length: timedelta,
-    history: Sequence[Reading],
+    history: Sequence[UsagePoint],
 ) -> tuple[str, float]:
     started = window.resets_at - length
     since = max(started, at - length * RECENT_SHARE)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from codexbar.models import RateWindow
-from codexbar.pace import RECENT, WINDOW_AVERAGE, Reading, pace_text, runs_out_early, window_pace
+from codexbar.pace import RECENT, WINDOW_AVERAGE, UsagePoint, pace_text, runs_out_early, window_pace
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SESSION = timedelta(minutes=300)
@@ -56,7 +56,7 @@ def test_pace_from_the_window_average(share, used, expected, delta, runs_out_in,
     ],
 )
 def test_pace_from_recent_history(share, history, used, runs_out_in, lasts):
-    readings = [Reading(NOW - timedelta(minutes=m), u) for m, u in history]
+    readings = [UsagePoint(NOW - timedelta(minutes=m), u) for m, u in history]
     pace = window_pace(session(used, share), NOW, readings)
     assert pace is not None
     assert pace.basis == RECENT
@@ -71,10 +71,10 @@ def test_pace_from_recent_history(share, history, used, runs_out_in, lasts):
 
 def test_too_little_history_falls_back_to_the_window_average():
     # One reading 10 minutes back spans less than a tenth of a 5-hour window.
-    pace = window_pace(session(30, 0.25), NOW, [Reading(NOW - timedelta(minutes=10), 29)])
+    pace = window_pace(session(30, 0.25), NOW, [UsagePoint(NOW - timedelta(minutes=10), 29)])
     assert pace.basis == WINDOW_AVERAGE
     # Readings from before this window started do not count either.
-    old = [Reading(NOW - timedelta(minutes=100), 90)]
+    old = [UsagePoint(NOW - timedelta(minutes=100), 90)]
     assert window_pace(session(30, 0.25), NOW, old).basis == WINDOW_AVERAGE
 
 

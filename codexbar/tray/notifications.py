@@ -98,11 +98,6 @@ class NotificationMemory:
             )
 
 
-def _account(snapshot: UsageSnapshot) -> str:
-    identity = snapshot.identity
-    return identity.account_id or identity.email or "default"
-
-
 def _notice(window: RateWindow, level: str, previous: str, now: datetime) -> Notice | None:
     name = window.label.lower() if window.is_main else window.label
     reset = (
@@ -165,7 +160,7 @@ class TransitionPlanner:
         self, snapshot: UsageSnapshot, now: datetime, paces: Mapping[str, Pace] | None = None
     ) -> list[Notice]:
         """What this reading is news for; `paces` are the reading's (computed here if None)."""
-        account = _account(snapshot)
+        account = snapshot.identity.account_key
         notices: list[Notice] = self._block_notices(account, snapshot)
         for window in snapshot.main_windows:
             if window.reset_passed:
