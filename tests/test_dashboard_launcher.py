@@ -1,4 +1,4 @@
-"""The tray's "Open local dashboard": one real `codexbar dashboard` child, reused, then stopped."""
+"""The tray's "Open dashboard": one real `codexbar dashboard` child, reused, then stopped."""
 
 from __future__ import annotations
 
