@@ -476,3 +476,32 @@ def test_a_scan_shared_with_a_second_process_matches_truth(tmp_path, store, monk
     assert summary.range.responses == truth["grand_total"]["responses"]
     again = scan([tmp_path / "home"], store)  # what the child parsed was cached like the rest
     assert again.scan.bytes_read == 0 and cells(again) == cells(summary)
+
+
+def test_repeated_scans_see_new_files_and_appends_in_folders_listed_before(tmp_path, store):
+    """The tray scans every few minutes in one process, which remembers folder listings: a file
+    added to a folder, one added within the same clock tick as the listing (the folder's mtime
+    looks unchanged), and an append to an old session (its folder unchanged) all still count."""
+    home = tmp_path / "home"
+    old = write(home, "2026-10-01", "old", [meta("2026-10-01T10:00:00.000Z", "old")])
+    folder = old.parent
+    settled = NOW.timestamp() - 86400 * 30
+    os.utime(old, (settled, settled))
+    os.utime(folder, (settled, settled))
+    assert scan([home], store).range.total_tokens == 0
+    assert scan([home], store).range.total_tokens == 0  # this time from the remembered listing
+
+    with old.open("a") as handle:  # `codex resume` appends; the folder's mtime stays
+        handle.write(token_count("2026-11-21T09:00:00.000Z", usage(5, 0, 1)) + "\n")
+    os.utime(folder, (settled, settled))
+    assert scan([home], store).range.total_tokens == 6
+
+    write(home, "2026-10-01", "added", [token_count("2026-10-01T11:00:00.000Z", usage(7))])
+    assert scan([home], store).range.total_tokens == 13  # the folder's mtime moved on
+
+    # Listed just after a change: a file added in the same tick leaves the mtime as it was.
+    tick = folder.stat().st_mtime_ns
+    assert scan([home], store).range.total_tokens == 13
+    write(home, "2026-10-01", "same-tick", [token_count("2026-10-01T12:00:00.000Z", usage(9))])
+    os.utime(folder, ns=(tick, tick))
+    assert scan([home], store).range.total_tokens == 22
