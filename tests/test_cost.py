@@ -505,3 +505,36 @@ def test_repeated_scans_see_new_files_and_appends_in_folders_listed_before(tmp_p
     write(home, "2026-10-01", "same-tick", [token_count("2026-10-01T12:00:00.000Z", usage(9))])
     os.utime(folder, ns=(tick, tick))
     assert scan([home], store).range.total_tokens == 22
+
+
+def test_figures_kept_from_an_earlier_run_follow_prices_today_and_files(tmp_path, store):
+    """A warm run reuses the priced figures of the last run of its range only while nothing they
+    depend on changed: the same figures again; new prices, a new day or a new file re-price."""
+    from codexbar.cost.pricing import PriceTable
+
+    home = tmp_path / "home"
+    write(
+        home,
+        "2026-11-21",
+        "s1",
+        [
+            meta("2026-11-21T10:00:00.000Z", "s1"),
+            turn("2026-11-21T10:00:01.000Z", "gpt-5.5"),
+            token_count("2026-11-21T10:01:00.000Z", usage(1_000_000, 0, 1_000_000)),
+        ],
+    )
+    first = scan([home], store)
+    again = scan([home], store)
+    assert again.range == first.range and again.days == first.days
+    assert again.models == first.models and again.range.cost_usd > 0
+
+    overrides = tmp_path / "prices.json"
+    overrides.write_text(json.dumps({"models": {"gpt-5.5": {"input": 1, "output": 2}}}))
+    repriced = scan([home], store, prices=PriceTable.load(overrides=overrides))
+    assert repriced.range.cost_usd == 3
+
+    tomorrow = cost_summary([home], store=store, tz=UTC, now=NOW.replace(day=22), all_time=True)
+    assert tomorrow.today.total_tokens == 0 and tomorrow.range.total_tokens == 2_000_000
+
+    write(home, "2026-11-21", "s2", [token_count("2026-11-21T11:00:00.000Z", usage(5, 0, 1))])
+    assert scan([home], store).range.total_tokens == 2_000_006

@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -43,6 +45,9 @@ GROUP_COLUMNS = {
 }
 # The lock is held by another process for longer than this: keep the figures, skip the save.
 SAVE_BUSY_MS = 2000
+# Priced figures of recent ranges, kept in this many cost_meta slots (a range picks its slot by
+# a hash): the tray's window, `--all`, a dashboard range or two.
+FIGURES_SLOTS = 8
 
 
 class CachedFile(NamedTuple):  # a tuple: thousands are built on every run
@@ -120,6 +125,8 @@ class CostCache:
             "INSERT OR REPLACE INTO cost_meta(key, value) VALUES ('parser_version', ?)",
             (str(PARSER_VERSION),),
         )
+        db.execute("DELETE FROM cost_meta WHERE key LIKE 'figures:%'")
+        _new_generation(db)
 
     def _warn(self, what: str, error: Exception, consequence: str) -> None:
         message = f"the cost cache {what} ({describe_error(self.db, error)}); {consequence}"
@@ -242,6 +249,49 @@ class CostCache:
                 raise CacheError("a saved sum is not a number")
         return rows
 
+    def generation(self) -> str | None:
+        """A token that changes with every write of the cached sums (None: not known)."""
+        if not self.usable:
+            return None
+        try:
+            row = self.db.execute("SELECT value FROM cost_meta WHERE key = 'generation'").fetchone()
+            if row is None:  # a cache written before generations were kept: stamp it now
+                self._write(_new_generation, busy_ms=0)
+                return self.generation()
+        except apsw.Error:
+            return None
+        return row[0] if isinstance(row[0], str) else None
+
+    def figures(self, key: str) -> bytes | None:
+        """Figures saved by `save_figures` under `key`, or None."""
+        if not self.usable:
+            return None
+        try:
+            row = self.db.execute(
+                "SELECT value FROM cost_meta WHERE key = ?", (_figures_slot(key),)
+            ).fetchone()
+        except apsw.Error:
+            return None
+        if not row or not isinstance(row[0], str) or not row[0].startswith(key + "\n"):
+            return None
+        return row[0][len(key) + 1 :].encode()
+
+    def save_figures(self, key: str, body: bytes) -> None:
+        """Keep priced figures for a later run with the same key; a failure only costs speed."""
+        if not self.usable:
+            return
+
+        def work(db: apsw.Connection) -> None:
+            db.execute(
+                "INSERT OR REPLACE INTO cost_meta(key, value) VALUES (?, ?)",
+                (_figures_slot(key), key + "\n" + body.decode()),
+            )
+
+        try:
+            self._write(work, busy_ms=0)
+        except apsw.Error as error:
+            log.debug("priced figures not kept: %s", error)
+
     # -- writing ------------------------------------------------------------------------------
 
     def save(
@@ -296,6 +346,7 @@ class CostCache:
                     for key, values in state.buckets.items()
                 ),
             )
+            _new_generation(db)
 
         try:
             self._write(work, busy_ms=SAVE_BUSY_MS)
@@ -319,3 +370,15 @@ class CostCache:
                 "the figures shown are complete but were not cached, so the next run reads "
                 "those files again",
             )
+
+
+def _new_generation(db: apsw.Connection) -> None:
+    """Random, not a counter: two processes that both wrote can never end on the same token."""
+    db.execute(
+        "INSERT OR REPLACE INTO cost_meta(key, value) VALUES ('generation', ?)",
+        (os.urandom(8).hex(),),
+    )
+
+
+def _figures_slot(key: str) -> str:
+    return f"figures:{zlib.crc32(key.encode()) % FIGURES_SLOTS}"
