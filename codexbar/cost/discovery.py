@@ -78,6 +78,7 @@ class _Listing(NamedTuple):
     key: tuple[int, int, int]  # the folder's (dev, ino, mtime_ns) when it was listed
     files: tuple[str, ...]  # rollout-looking names
     paths: tuple[str, ...]  # their paths (kept: a string's hash is computed once)
+    zst: bool  # whether any of them is compressed
     folders: tuple[str, ...]  # sub-folder names (not hidden)
 
 
@@ -124,7 +125,8 @@ def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None
                 continue
     prefix = os.path.join(folder, "")
     paths = tuple([prefix + name for name in files])
-    listing = _Listing(key or (0, 0, 0), tuple(files), paths, tuple(folders))
+    zst = any(name.endswith(".zst") for name in files)
+    listing = _Listing(key or (0, 0, 0), tuple(files), paths, zst, tuple(folders))
     if key is not None and listed_at - key[2] > SETTLED_NS:
         if len(_listings) >= MAX_LISTINGS:
             _listings.clear()
@@ -199,11 +201,15 @@ def discover(
         names: set[str] | None = None  # built only for a folder that holds a .zst
         # A dated folder after the range was never walked; other files carry their own date.
         by_name = latest is not None and folder is None
+        if not by_name:
+            listed.update(listing.paths)
+        zst = listing.zst
         for name, path in zip(listing.files, listing.paths, strict=True):
-            if by_name and (_name_date(name) or latest) > latest:  # type: ignore[operator]
-                continue  # started after the range
-            add(path)
-            compressed = name.endswith(".zst")
+            if by_name:
+                if (_name_date(name) or latest) > latest:  # type: ignore[operator]
+                    continue  # started after the range
+                add(path)
+            compressed = zst and name.endswith(".zst")
             if compressed:
                 if names is None:
                     names = set(listing.files)
