@@ -538,3 +538,25 @@ def test_figures_kept_from_an_earlier_run_follow_prices_today_and_files(tmp_path
 
     write(home, "2026-11-21", "s2", [token_count("2026-11-21T11:00:00.000Z", usage(5, 0, 1))])
     assert scan([home], store).range.total_tokens == 2_000_006
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_on_every_scan(tmp_path, store, monkeypatch):
+    from codexbar.cost import discovery
+
+    home = tmp_path / "home"
+    path = write(home, "2026-11-20", "s", [token_count("2026-11-20T10:01:00.000Z", usage(10))])
+    locked = path.parent
+    settled = NOW.timestamp() - 86400
+    os.utime(locked, (settled, settled))
+    real_scandir = os.scandir
+
+    def refusing_scandir(folder):
+        if str(folder) == str(locked):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_scandir(folder)
+
+    monkeypatch.setattr(discovery.os, "scandir", refusing_scandir)
+    for _ in range(2):  # the second scan must not trust a listing that failed
+        summary = scan([home], store)
+        assert summary.range.total_tokens == 0
+        assert any("permission denied" in w and str(locked) in w for w in summary.warnings)

@@ -113,6 +113,7 @@ def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None
                 return memo
             listed_at = time.time_ns()
     files, folders = [], []
+    reported = len(problems)
     for entry in _scandir(folder, problems):
         name = entry.name
         if name.endswith(SUFFIXES):
@@ -127,7 +128,8 @@ def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None
     paths = tuple([prefix + name for name in files])
     zst = any(name.endswith(".zst") for name in files)
     listing = _Listing(key or (0, 0, 0), tuple(files), paths, zst, tuple(folders))
-    if key is not None and listed_at - key[2] > SETTLED_NS:
+    # Not a listing that failed: its problem is to be reported again next time.
+    if key is not None and listed_at - key[2] > SETTLED_NS and len(problems) == reported:
         if len(_listings) >= MAX_LISTINGS:
             _listings.clear()
         _listings[folder] = listing

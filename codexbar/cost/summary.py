@@ -211,12 +211,13 @@ def cost_summary(
 
 
 def _figures_key(
-    cache: CostCache, summary: CostSummary, prices: PriceTable, today: date
+    cache: CostCache, indexed: Indexed, summary: CostSummary, prices: PriceTable, today: date
 ) -> str | None:
     """What the priced figures depend on: the cached sums (their generation, read before
-    them), the files counted, the range, today and the prices. None: not cacheable (the sums
-    just read could not be saved, so the cache does not hold them)."""
-    if not cache.saved:
+    them), the files counted, the range, today and the prices. None when files were read this
+    run: their sums come from memory, and another process may have saved newer sums of the
+    same files (under a new generation) by the time the generation is read."""
+    if indexed.fresh:
         return None
     generation = cache.generation()
     if generation is None:
@@ -276,7 +277,7 @@ def _aggregate(
     chosen = _pick_files(indexed)
     summary.counted_paths = sorted(chosen)
     # Nothing changed since a run of the same range priced these sums: its figures are these.
-    key = _figures_key(cache, summary, prices, today)
+    key = _figures_key(cache, indexed, summary, prices, today)
     saved = cache.figures(key) if key is not None else None
     if saved is not None and _load_figures(summary, saved):
         return
