@@ -560,3 +560,38 @@ def test_a_folder_that_cannot_be_listed_is_reported_on_every_scan(tmp_path, stor
         summary = scan([home], store)
         assert summary.range.total_tokens == 0
         assert any("permission denied" in w and str(locked) in w for w in summary.warnings)
+
+
+def test_figures_of_a_run_overtaken_by_another_process_are_not_reused(tmp_path, monkeypatch):
+    """Process A reads a file and saves its sums; before A prices them, process B reads the
+    grown file and saves newer sums. A's figures must never be shown by a later run."""
+    from codexbar.cost import cache as cache_module
+
+    home = tmp_path / "home"
+    path = write(home, "2026-11-21", "s", [token_count("2026-11-21T10:00:00.000Z", usage(10))])
+    real_save = cache_module.CostCache.save
+    overtaken = []
+
+    def save_then_overtaken(self, updates, gone):
+        real_save(self, updates, gone)
+        if not overtaken:
+            overtaken.append(True)
+            with path.open("a") as handle:
+                handle.write(token_count("2026-11-21T11:00:00.000Z", usage(30)) + "\n")
+            other = Store(tmp_path / "cost.sqlite3")  # process B, its own connection
+            try:
+                assert scan([home], other).range.total_tokens == 30
+            finally:
+                other.close()
+
+    monkeypatch.setattr(cache_module.CostCache, "save", save_then_overtaken)
+    first = Store(tmp_path / "cost.sqlite3")
+    try:
+        assert scan([home], first).range.total_tokens == 10  # A: what it read
+    finally:
+        first.close()
+    later = Store(tmp_path / "cost.sqlite3")
+    try:
+        assert scan([home], later).range.total_tokens == 30
+    finally:
+        later.close()

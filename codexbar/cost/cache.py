@@ -102,6 +102,7 @@ class CostCache:
         self.warnings: list[str] = []
         self.usable = True
         self.saved = True
+        self.written: str | None = None  # the generation this object's last save wrote
         self._check_version()
 
     def _check_version(self) -> None:
@@ -350,10 +351,12 @@ class CostCache:
                     for key, values in state.buckets.items()
                 ),
             )
-            _new_generation(db)
+            written.append(_new_generation(db))
 
+        written: list[str] = []
         try:
             self._write(work, busy_ms=SAVE_BUSY_MS)
+            self.written = written[-1]
             memo = getattr(self.store, "_cost_files", None)
             if memo is not None and memo[0] == tz:  # our own commit: data_version stays
                 for path in gone:
@@ -385,12 +388,11 @@ def _listing_index(db: apsw.Connection) -> None:
     )
 
 
-def _new_generation(db: apsw.Connection) -> None:
+def _new_generation(db: apsw.Connection) -> str:
     """Random, not a counter: two processes that both wrote can never end on the same token."""
-    db.execute(
-        "INSERT OR REPLACE INTO cost_meta(key, value) VALUES ('generation', ?)",
-        (os.urandom(8).hex(),),
-    )
+    token = os.urandom(8).hex()
+    db.execute("INSERT OR REPLACE INTO cost_meta(key, value) VALUES ('generation', ?)", (token,))
+    return token
 
 
 def _figures_slot(key: str) -> str:

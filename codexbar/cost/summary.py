@@ -213,13 +213,17 @@ def cost_summary(
 def _figures_key(
     cache: CostCache, indexed: Indexed, summary: CostSummary, prices: PriceTable, today: date
 ) -> str | None:
-    """What the priced figures depend on: the cached sums (their generation, read before
-    them), the files counted, the range, today and the prices. None when files were read this
-    run: their sums come from memory, and another process may have saved newer sums of the
-    same files (under a new generation) by the time the generation is read."""
-    if indexed.fresh:
-        return None
-    generation = cache.generation()
+    """What the priced figures depend on: the cached sums (their generation), the files
+    counted, the range, today and the prices. None: not cacheable.
+
+    A run that saved sums (the files it read) keys its figures by the generation its own save
+    wrote, not the one current now: if another process wrote after it, the current generation
+    is another and these figures are never used. A run that saved nothing reads the generation
+    before the sums, so the sums are at least as new as their key."""
+    if indexed.fresh or cache.written is not None:
+        generation = cache.written if cache.saved else None
+    else:
+        generation = cache.generation()
     if generation is None:
         return None
     paths = zlib.crc32("\n".join(summary.counted_paths).encode())
