@@ -476,3 +476,122 @@ def test_a_scan_shared_with_a_second_process_matches_truth(tmp_path, store, monk
     assert summary.range.responses == truth["grand_total"]["responses"]
     again = scan([tmp_path / "home"], store)  # what the child parsed was cached like the rest
     assert again.scan.bytes_read == 0 and cells(again) == cells(summary)
+
+
+def test_repeated_scans_see_new_files_and_appends_in_folders_listed_before(tmp_path, store):
+    """The tray scans every few minutes in one process, which remembers folder listings: a file
+    added to a folder, one added within the same clock tick as the listing (the folder's mtime
+    looks unchanged), and an append to an old session (its folder unchanged) all still count."""
+    home = tmp_path / "home"
+    old = write(home, "2026-10-01", "old", [meta("2026-10-01T10:00:00.000Z", "old")])
+    folder = old.parent
+    settled = NOW.timestamp() - 86400 * 30
+    os.utime(old, (settled, settled))
+    os.utime(folder, (settled, settled))
+    assert scan([home], store).range.total_tokens == 0
+    assert scan([home], store).range.total_tokens == 0  # this time from the remembered listing
+
+    with old.open("a") as handle:  # `codex resume` appends; the folder's mtime stays
+        handle.write(token_count("2026-11-21T09:00:00.000Z", usage(5, 0, 1)) + "\n")
+    os.utime(folder, (settled, settled))
+    assert scan([home], store).range.total_tokens == 6
+
+    write(home, "2026-10-01", "added", [token_count("2026-10-01T11:00:00.000Z", usage(7))])
+    assert scan([home], store).range.total_tokens == 13  # the folder's mtime moved on
+
+    # Listed just after a change: a file added in the same tick leaves the mtime as it was.
+    tick = folder.stat().st_mtime_ns
+    assert scan([home], store).range.total_tokens == 13
+    write(home, "2026-10-01", "same-tick", [token_count("2026-10-01T12:00:00.000Z", usage(9))])
+    os.utime(folder, ns=(tick, tick))
+    assert scan([home], store).range.total_tokens == 22
+
+
+def test_figures_kept_from_an_earlier_run_follow_prices_today_and_files(tmp_path, store):
+    """A warm run reuses the priced figures of the last run of its range only while nothing they
+    depend on changed: the same figures again; new prices, a new day or a new file re-price."""
+    from codexbar.cost.pricing import PriceTable
+
+    home = tmp_path / "home"
+    write(
+        home,
+        "2026-11-21",
+        "s1",
+        [
+            meta("2026-11-21T10:00:00.000Z", "s1"),
+            turn("2026-11-21T10:00:01.000Z", "gpt-5.5"),
+            token_count("2026-11-21T10:01:00.000Z", usage(1_000_000, 0, 1_000_000)),
+        ],
+    )
+    first = scan([home], store)
+    again = scan([home], store)
+    assert again.range == first.range and again.days == first.days
+    assert again.models == first.models and again.range.cost_usd > 0
+
+    overrides = tmp_path / "prices.json"
+    overrides.write_text(json.dumps({"models": {"gpt-5.5": {"input": 1, "output": 2}}}))
+    repriced = scan([home], store, prices=PriceTable.load(overrides=overrides))
+    assert repriced.range.cost_usd == 3
+
+    tomorrow = cost_summary([home], store=store, tz=UTC, now=NOW.replace(day=22), all_time=True)
+    assert tomorrow.today.total_tokens == 0 and tomorrow.range.total_tokens == 2_000_000
+
+    write(home, "2026-11-21", "s2", [token_count("2026-11-21T11:00:00.000Z", usage(5, 0, 1))])
+    assert scan([home], store).range.total_tokens == 2_000_006
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_on_every_scan(tmp_path, store, monkeypatch):
+    from codexbar.cost import discovery
+
+    home = tmp_path / "home"
+    path = write(home, "2026-11-20", "s", [token_count("2026-11-20T10:01:00.000Z", usage(10))])
+    locked = path.parent
+    settled = NOW.timestamp() - 86400
+    os.utime(locked, (settled, settled))
+    real_scandir = os.scandir
+
+    def refusing_scandir(folder):
+        if str(folder) == str(locked):
+            raise PermissionError(13, "Permission denied", str(folder))
+        return real_scandir(folder)
+
+    monkeypatch.setattr(discovery.os, "scandir", refusing_scandir)
+    for _ in range(2):  # the second scan must not trust a listing that failed
+        summary = scan([home], store)
+        assert summary.range.total_tokens == 0
+        assert any("permission denied" in w and str(locked) in w for w in summary.warnings)
+
+
+def test_figures_of_a_run_overtaken_by_another_process_are_not_reused(tmp_path, monkeypatch):
+    """Process A reads a file and saves its sums; before A prices them, process B reads the
+    grown file and saves newer sums. A's figures must never be shown by a later run."""
+    from codexbar.cost import cache as cache_module
+
+    home = tmp_path / "home"
+    path = write(home, "2026-11-21", "s", [token_count("2026-11-21T10:00:00.000Z", usage(10))])
+    real_save = cache_module.CostCache.save
+    overtaken = []
+
+    def save_then_overtaken(self, updates, gone):
+        real_save(self, updates, gone)
+        if not overtaken:
+            overtaken.append(True)
+            with path.open("a") as handle:
+                handle.write(token_count("2026-11-21T11:00:00.000Z", usage(30)) + "\n")
+            other = Store(tmp_path / "cost.sqlite3")  # process B, its own connection
+            try:
+                assert scan([home], other).range.total_tokens == 30
+            finally:
+                other.close()
+
+    monkeypatch.setattr(cache_module.CostCache, "save", save_then_overtaken)
+    first = Store(tmp_path / "cost.sqlite3")
+    try:
+        assert scan([home], first).range.total_tokens == 10  # A: what it read
+    finally:
+        first.close()
+    later = Store(tmp_path / "cost.sqlite3")
+    try:
+        assert scan([home], later).range.total_tokens == 30
+    finally:
+        later.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -73,6 +74,68 @@ def _scandir(path: str, problems: list[str]) -> list[os.DirEntry[str]]:
         return []
 
 
+class _Listing(NamedTuple):
+    key: tuple[int, int, int]  # the folder's (dev, ino, mtime_ns) when it was listed
+    files: tuple[str, ...]  # rollout-looking names
+    paths: tuple[str, ...]  # their paths (kept: a string's hash is computed once)
+    zst: bool  # whether any of them is compressed
+    folders: tuple[str, ...]  # sub-folder names (not hidden)
+
+
+# Folder listings of this process (the tray scans the same homes every few minutes). A folder's
+# mtime changes whenever an entry is added, removed or renamed, so an unchanged folder is not
+# listed again; its files are still stat'ed one by one, since appending to a file (a resumed
+# session) leaves its folder's mtime alone.
+_listings: dict[str, _Listing] = {}
+MAX_LISTINGS = 50_000
+# A folder's mtime comes from a coarse clock: an entry added in the same tick as the change
+# before it leaves the mtime as it was. A listing is trusted only when the folder had been
+# unchanged for this long when it was taken.
+SETTLED_NS = 2_000_000_000
+# Windows' scandir returns every file's stat with the listing: nothing to save there.
+MEMO_LISTINGS = os.name != "nt"
+
+
+def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None:
+    """The rollout-looking files and the sub-folders of `folder` (None: nothing there)."""
+    key = None
+    if MEMO_LISTINGS:
+        try:
+            st = os.stat(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            pass  # _scandir below says why in words
+        else:
+            key = (st.st_dev, st.st_ino, st.st_mtime_ns)
+            memo = _listings.get(folder)
+            if memo is not None and memo.key == key:
+                return memo
+            listed_at = time.time_ns()
+    files, folders = [], []
+    reported = len(problems)
+    for entry in _scandir(folder, problems):
+        name = entry.name
+        if name.endswith(SUFFIXES):
+            files.append(name)
+        elif subfolders and not name.startswith("."):
+            try:
+                if entry.is_dir():
+                    folders.append(name)
+            except OSError:
+                continue
+    prefix = os.path.join(folder, "")
+    paths = tuple([prefix + name for name in files])
+    zst = any(name.endswith(".zst") for name in files)
+    listing = _Listing(key or (0, 0, 0), tuple(files), paths, zst, tuple(folders))
+    # Not a listing that failed: its problem is to be reported again next time.
+    if key is not None and listed_at - key[2] > SETTLED_NS and len(problems) == reported:
+        if len(_listings) >= MAX_LISTINGS:
+            _listings.clear()
+        _listings[folder] = listing
+    return listing
+
+
 def _folder_date(parts: tuple[str, ...]) -> date | None:
     """The date of a sessions/YYYY/MM/DD folder (None for any other folder)."""
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
@@ -96,24 +159,19 @@ def _too_late(parts: tuple[str, ...], latest: date | None) -> bool:
 
 
 def _walk(root: str, latest: date | None, problems: list[str]):
-    """(folder parts, rollout-looking entries) of every folder under `root`."""
+    """(folder parts below `root`, listing) of every folder under `root` that holds files."""
     stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while stack:
         folder, parts = stack.pop()
-        files = []
-        for entry in _scandir(folder, problems):
-            name = entry.name
-            if name.endswith(SUFFIXES):
-                files.append(entry)
-            elif len(parts) < MAX_DEPTH and not name.startswith("."):
-                try:
-                    is_dir = entry.is_dir()
-                except OSError:
-                    continue
-                if is_dir and not _too_late((*parts, name), latest):
-                    stack.append((entry.path, (*parts, name)))
-        if files:
-            yield parts, files
+        listing = _list(folder, len(parts) < MAX_DEPTH, problems)
+        if listing is None:
+            continue
+        for name in listing.folders:
+            below = (*parts, name)
+            if not _too_late(below, latest):
+                stack.append((os.path.join(folder, name), below))
+        if listing.files:
+            yield parts, listing
 
 
 def discover(
@@ -130,34 +188,37 @@ def discover(
     the range belongs whatever its mtime says."""
     latest = until + START_PAD if until else None
     result = Discovery()
-    folders: list[tuple[list[os.DirEntry[str]], bool, date | None]] = []
+    folders: list[tuple[_Listing, bool, date | None]] = []
     for home in homes:
         sessions = os.path.join(home, "sessions")
-        for parts, entries in _walk(sessions, latest, result.problems):
-            folders.append((entries, False, _folder_date(parts)))
-        archived = _scandir(os.path.join(home, "archived_sessions"), result.problems)
-        folders.append(([e for e in archived if e.name.endswith(SUFFIXES)], True, None))
+        for parts, listing in _walk(sessions, latest, result.problems):
+            folders.append((listing, False, _folder_date(parts)))
+        archived = _list(os.path.join(home, "archived_sessions"), False, result.problems)
+        if archived is not None and archived.files:
+            folders.append((archived, True, None))
     get = (cached or {}).get
     listed, problems, files = result.listed, result.problems, result.files
-    add, regular = listed.add, stat.S_IFREG
-    for entries, archived, folder in folders:
+    add, regular, stat_of = listed.add, stat.S_IFREG, os.stat
+    for listing, archived, folder in folders:
         names: set[str] | None = None  # built only for a folder that holds a .zst
         # A dated folder after the range was never walked; other files carry their own date.
         by_name = latest is not None and folder is None
-        for entry in entries:
-            name = entry.name
-            if by_name and (_name_date(name) or latest) > latest:  # type: ignore[operator]
-                continue  # started after the range
-            path = entry.path
-            add(path)
-            compressed = name.endswith(".zst")
+        if not by_name:
+            listed.update(listing.paths)
+        zst = listing.zst
+        for name, path in zip(listing.files, listing.paths, strict=True):
+            if by_name:
+                if (_name_date(name) or latest) > latest:  # type: ignore[operator]
+                    continue  # started after the range
+                add(path)
+            compressed = zst and name.endswith(".zst")
             if compressed:
                 if names is None:
-                    names = {e.name for e in entries}
+                    names = set(listing.files)
                 if name[:-4] in names:
                     continue  # the plain file wins: Codex decompressed it to append again
             try:
-                st = entry.stat()  # the one stat a file costs
+                st = stat_of(path)  # the one stat a file costs
             except FileNotFoundError:
                 continue  # deleted between listing and stat
             except OSError as error:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -152,6 +153,15 @@ class PriceTable:
             except (OSError, ValueError, KeyError, TypeError) as error:
                 problems.append(f"The LiteLLM price copy {litellm} was not used: {error}")
         return cls(models, aliases, fallback, problems)
+
+    def version(self) -> str:
+        """A hash of every price in the table: priced figures kept with it are still right
+        while it is unchanged."""
+        cached = self.__dict__.get("_version")
+        if cached is None:
+            text = repr((self.models, self.aliases, self.fallback))
+            cached = self.__dict__["_version"] = f"{zlib.crc32(text.encode()):08x}"
+        return cached
 
     def normalize(self, model: str) -> str:
         name = model.strip().lower()

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from pathlib import Path
+
+import orjson
 
 from codexbar.cost.cache import CacheError, CostCache
 from codexbar.cost.index import Indexed, Progress, ScanStats, refresh
@@ -51,6 +54,24 @@ class Figures:
         if cost is not None:
             self.priced_cost += cost
             self.priced_tokens += inp + out
+
+    def to_row(self) -> list:
+        return [*self.as_values(), str(self.priced_cost), self.priced_tokens]
+
+    def as_values(self) -> list[int]:
+        return [
+            self.input_tokens,
+            self.cached_input_tokens,
+            self.cache_write_input_tokens,
+            self.output_tokens,
+            self.reasoning_output_tokens,
+            self.responses,
+        ]
+
+    @classmethod
+    def from_row(cls, row: list) -> Figures:
+        *values, cost, priced = row
+        return cls(*values, Decimal(cost), priced)
 
     def to_json(self) -> dict[str, object]:
         cost = self.cost_usd
@@ -189,11 +210,94 @@ def cost_summary(
             store.close()
 
 
+def _figures_key(
+    cache: CostCache, indexed: Indexed, summary: CostSummary, prices: PriceTable, today: date
+) -> str | None:
+    """What the priced figures depend on: the cached sums (their generation), the files
+    counted, the range, today and the prices. None: not cacheable.
+
+    A run that saved sums (the files it read) keys its figures by the generation its own save
+    wrote, not the one current now: if another process wrote after it, the current generation
+    is another and these figures are never used. A run that saved nothing reads the generation
+    before the sums, so the sums are at least as new as their key."""
+    if indexed.fresh or cache.written is not None:
+        generation = cache.written if cache.saved else None
+    else:
+        generation = cache.generation()
+    if generation is None:
+        return None
+    paths = zlib.crc32("\n".join(summary.counted_paths).encode())
+    return (
+        f"{generation} {cache.tz} {summary.since} {summary.until} {today} "
+        f"{prices.version()} {paths:08x} {len(summary.counted_paths)}"
+    )
+
+
+def _dump_figures(summary: CostSummary) -> bytes:
+    def table(figures: dict[str, Figures]) -> dict[str, list]:
+        return {name: f.to_row() for name, f in figures.items()}
+
+    return orjson.dumps(
+        {
+            "range": summary.range.to_row(),
+            "today": summary.today.to_row(),
+            "week": summary.last_7_days.to_row(),
+            "days": [[d.date, d.figures.to_row(), table(d.models)] for d in summary.days],
+            "models": table(summary.models),
+            "projects": table(summary.projects),
+            "efforts": table(summary.efforts),
+            "unpriced": summary.unpriced_models,
+        }
+    )
+
+
+def _load_figures(summary: CostSummary, body: bytes) -> bool:
+    """Fill `summary` from `_dump_figures`'s output; False if it cannot be read."""
+    try:
+        data = orjson.loads(body)
+
+        def table(rows: dict[str, list]) -> dict[str, Figures]:
+            return {name: Figures.from_row(row) for name, row in rows.items()}
+
+        summary.range = Figures.from_row(data["range"])
+        summary.today = Figures.from_row(data["today"])
+        summary.last_7_days = Figures.from_row(data["week"])
+        summary.days = [
+            DayFigures(day, Figures.from_row(row), table(models))
+            for day, row, models in data["days"]
+        ]
+        summary.models = table(data["models"])
+        summary.projects = table(data["projects"])
+        summary.efforts = table(data["efforts"])
+        summary.unpriced_models = list(data["unpriced"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError):
+        return False
+    return True
+
+
 def _aggregate(
     summary: CostSummary, cache: CostCache, indexed: Indexed, prices: PriceTable, today: date
 ) -> None:
     chosen = _pick_files(indexed)
     summary.counted_paths = sorted(chosen)
+    # Nothing changed since a run of the same range priced these sums: its figures are these.
+    key = _figures_key(cache, indexed, summary, prices, today)
+    saved = cache.figures(key) if key is not None else None
+    if saved is not None and _load_figures(summary, saved):
+        return
+    _price(summary, cache, indexed, prices, today, chosen)
+    if key is not None:
+        cache.save_figures(key, _dump_figures(summary))
+
+
+def _price(
+    summary: CostSummary,
+    cache: CostCache,
+    indexed: Indexed,
+    prices: PriceTable,
+    today: date,
+    chosen: set[str],
+) -> None:
     lo = summary.since.isoformat() if summary.since else None
     hi = summary.until.isoformat()
     # Files read this time: from memory (so a failed save changes nothing); the others: their
