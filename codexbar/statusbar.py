@@ -372,7 +372,7 @@ class BarSession:
 
     def close(self) -> None:
         if self._app is not None:
-            self._app.registry.close()
+            self._app.close()
         if self.store is not None:
             self.store.close()
 
