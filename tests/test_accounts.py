@@ -231,6 +231,8 @@ def test_each_account_keeps_its_own_last_reading(accounts):
     reading, never the other one's."""
     work, personal = accounts
     assert run("usage").returncode == 0
+    # The other account's reading is now the store's newest of all.
+    assert run("usage", "--account", personal.email).returncode == 0
     work.backend.routes[USAGE_PATH] = Reply(503, {"detail": "down"})
     body = json.loads(run("usage", "--json").stdout)
     shown = {a["home"]: a for a in body["accounts"]}
@@ -393,3 +395,34 @@ def test_dashboard_limits_are_not_held_up_by_a_hanging_account(accounts):
         watcher.close()
     finally:
         store.close()
+
+
+# -- status bars and metrics ---------------------------------------------------------------------
+
+
+def test_bar_shows_the_most_constrained_account_or_the_picked_one(accounts):
+    work, _personal = accounts
+    result = run("bar", "--format", "{account} {session_left} {weekly_left}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "me@example.org 30 15"
+    settings_module.save_value("tray.account", str(work.home))
+    assert run("bar", "--format", "{account} {left}").stdout.strip() == "work@example.com 80"
+
+
+def test_metrics_give_each_account_its_label_set(accounts):
+    result = run("metrics", "--no-fetch")  # nothing stored yet: no figures, but no mix-up
+    assert "work@example.com" not in result.stdout
+    assert run("usage").returncode == 0  # now both accounts are stored
+    result = run("metrics", "--no-fetch")
+    assert result.returncode == 0, result.stderr
+    values = {}
+    for line in result.stdout.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    figures = (("work@example.com", 0.1, 0.2), ("me@example.org", 0.7, 0.85))
+    for email, session, weekly in figures:
+        ratio = f'codexbar_window_used_ratio{{account="{email}",window='
+        assert values[ratio + '"session"}'] == session
+        assert values[ratio + '"weekly"}'] == weekly
+        assert values[f'codexbar_source_up{{account="{email}"}}'] == 1
