@@ -426,3 +426,10 @@ def test_metrics_give_each_account_its_label_set(accounts):
         assert values[ratio + '"session"}'] == session
         assert values[ratio + '"weekly"}'] == weekly
         assert values[f'codexbar_source_up{{account="{email}"}}'] == 1
+
+
+def test_a_home_named_twice_is_one_account(accounts):
+    work, _personal = accounts
+    result = run("usage", "--json", "--home", str(work.home), "--home", str(work.home) + "/")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["identity"]["email"] == work.email  # one object
