@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from codexbar import settings as settings_module
+from codexbar.at_once import each_at_once
 
 # codex_homes lives with the other home lookups, so `codexbar cost` need not import the engine.
 from codexbar.codex_home import codex_homes
@@ -133,31 +133,18 @@ class App:
         """Read every account (or those of `homes`) at once, yielding each reading as soon as
         it is there (so in the order they finish, not the order of the homes). The store is
         used on the caller's thread only."""
-        homes = list(homes or self.homes)
+        homes = list(dict.fromkeys(homes or self.homes))
         last_good = {home: self.last_good(store, home) for home in homes}
         refresh = self.settings.get("refresh_minutes")
 
-        def finished(home: Path, report: UsageReport, now) -> AccountReading:
+        def read(home: Path) -> tuple[UsageReport, datetime]:
+            return self._report(home, source, interactive, last_good[home])
+
+        # The store is used here, on the caller's thread, as each account's reading comes in.
+        for home, (report, now) in each_at_once(read, homes, name="codexbar-account"):
             reading = choose(report, last_good[home], now, refresh)
             remember(store, reading, home)
-            return AccountReading(home, reading)
-
-        if len(homes) == 1:  # no thread for the common case
-            yield finished(
-                homes[0], *self._report(homes[0], source, interactive, last_good[homes[0]])
-            )
-            return
-        pool = ThreadPoolExecutor(max_workers=len(homes), thread_name_prefix="codexbar-account")
-        try:
-            futures = {
-                pool.submit(self._report, home, source, interactive, last_good[home]): home
-                for home in homes
-            }
-            for future in as_completed(futures):
-                yield finished(futures[future], *future.result())
-        finally:
-            # A caller that stops early does not wait for the slow accounts' deadlines.
-            pool.shutdown(wait=False, cancel_futures=True)
+            yield AccountReading(home, reading)
 
     def last_good(self, store: Store | None, home: Path) -> UsageSnapshot | None:
         """The reference reading of `home`'s account for the reading rule, or None."""

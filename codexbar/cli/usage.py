@@ -46,12 +46,12 @@ def usage(
     account: str | None = None,
     homes: tuple[str, ...] = (),
 ) -> int:
-    """Show how much of the 5-hour and weekly windows is left, for each account (each Codex
-    home is one).
+    """Show how much of the 5-hour and weekly windows is left.
 
-    Exits 0 only when every account shown is current (read now, observed within the refresh
-    interval); otherwise with the code of the first account that is not, after saying what
-    failed and how old the figures are."""
+    Each Codex home is one account, and each has its block (JSON: {"accounts": [...]} with
+    more than one home). Exits 0 only when every account shown is current (read now, observed
+    within the refresh interval); otherwise with the code of the first account that is not,
+    after saying what failed and how old the figures are."""
     app = App.load(homes)
     chosen = source or app.settings.get("source")
     # A broken plugin matters when Auto walks them all; a named source imports only itself

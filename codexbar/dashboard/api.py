@@ -13,7 +13,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 from codexbar import history
 from codexbar.accounts import home_email
+from codexbar.at_once import each_at_once
 from codexbar.codec import iso
 from codexbar.cost import CostSummary, Figures, cost_summary
 from codexbar.cost.pricing import PriceTable, PricingError, overrides_path
@@ -315,10 +315,8 @@ class Dashboard:
             body = self._memoised(("limits", str(home)), ttl, build)
             return {"home": str(home), "home_index": self.homes.index(home), **body}
 
-        if len(homes) == 1:
-            return {"accounts": [account(homes[0])]}
-        with ThreadPoolExecutor(len(homes), thread_name_prefix="codexbar-limits") as pool:
-            return {"accounts": list(pool.map(account, homes))}
+        bodies = dict(each_at_once(account, homes, name="codexbar-limits"))
+        return {"accounts": [bodies[home] for home in homes]}
 
     def metrics(self, accept: str | None) -> tuple[bytes, str]:
         """`GET /metrics`: every home's limits and the all-time cost totals (codexbar.metrics)."""

@@ -16,7 +16,6 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from codexbar import paths
 from codexbar import settings as settings_module
 from codexbar.accounts import shown_account
 from codexbar.app import App, codex_homes
+from codexbar.at_once import each_at_once
 from codexbar.dashboard.launcher import LocalDashboard
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
@@ -321,11 +321,7 @@ class TrayApp:
                 known = self._accounts.get(home) or self._first_state(home)
                 self._accounts[home] = dataclasses.replace(known, refreshing=True)
         self.update_state()
-        if len(homes) == 1:
-            answered = [self._refresh_account(homes[0])]
-        else:
-            with ThreadPoolExecutor(len(homes), thread_name_prefix="codexbar-account") as pool:
-                answered = list(pool.map(self._refresh_account, homes))
+        answered = [ok for _, ok in each_at_once(self._refresh_account, homes)]
         self.update_state(source_notes=self._source_notes())
         if self.cost is not None:
             self.cost.poke()
@@ -333,7 +329,8 @@ class TrayApp:
 
     def _refresh_account(self, home: Path) -> bool:
         settings = self.app.settings
-        before = self._accounts[home].snapshot
+        account = self._accounts.get(home)  # None when the homes changed since the start
+        before = account.snapshot if account is not None else None
         known = before.identity.email if before else None
         try:
             report = self._fetch(
