@@ -38,12 +38,13 @@ def _absolute(path: Path) -> Path:
 
 
 def codex_homes(settings: Settings, explicit: tuple[str, ...] = ()) -> list[Path]:
-    """`--home` (repeatable) wins, then the settings' list, then $CODEX_HOME or ~/.codex."""
+    """`--home` (repeatable) wins, then the settings' list, then $CODEX_HOME or ~/.codex. A
+    home named twice is one home (one account), in the place it was first named."""
     if explicit:
-        return [resolve_home(h) for h in explicit]
+        return list(dict.fromkeys(resolve_home(h) for h in explicit))
     configured = [h for h in settings.get("codex_homes") if h.strip()]
     if configured:
-        return [resolve_home(h) for h in configured]
+        return list(dict.fromkeys(resolve_home(h) for h in configured))
     return [resolve_home(None)]
 
 

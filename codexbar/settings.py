@@ -122,6 +122,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("codex_homes", [], "Codex homes to read; empty means $CODEX_HOME or ~/.codex."),
     Setting("codex_path", "", "Path of the codex executable; empty means search PATH."),
     Setting("cost_days", 30, "Days of history in the cost summary.", minimum=1, maximum=365),
+    Setting(
+        "tray.account",
+        "",
+        "With several Codex homes, the account the tray icon shows (an email or a home); "
+        "empty shows the most constrained one.",
+    ),
     Setting("notify.enabled", True, "Desktop notifications for limit changes."),
     Setting("notify.thresholds", [50, 20], "Warn when a window falls below these percents left."),
     Setting(

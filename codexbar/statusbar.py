@@ -28,6 +28,7 @@ from codexbar.sources import utc_now
 from codexbar.store import Store
 
 if TYPE_CHECKING:  # the cost scanner is imported only by a format that shows a cost
+    from codexbar.app import AccountReading
     from codexbar.cost.summary import CostSummary, Figures
 
 MISSING = "?"
@@ -97,34 +98,25 @@ def render(template: str, values: Mapping[str, str]) -> str:
 # -- the reading ---------------------------------------------------------------------------------
 
 
-def stored_reading(store: Store | None, settings: Settings, now: datetime) -> Reading | None:
-    """The store's latest reading as a Reading of its own (nothing fetched); None without one."""
+def stored_reading(
+    store: Store | None,
+    settings: Settings,
+    now: datetime,
+    home: Path | None = None,
+    *,
+    or_unplaced: bool = False,
+) -> Reading | None:
+    """The store's latest reading (of `home`'s account when given) as a Reading of its own
+    (nothing fetched); None without one."""
     if store is None:
         return None
     try:
-        snapshot = store.last_snapshot()
+        snapshot = store.last_snapshot(home, or_unplaced=or_unplaced)
     except Exception:  # a locked or damaged database: fetch instead
         return None
     if snapshot is None:
         return None
     return choose(UsageReport(snapshot=snapshot), None, now, settings.get("refresh_minutes"))
-
-
-def latest_reading(
-    store: Store | None,
-    settings: Settings,
-    fetch: Callable[[], Reading],
-    *,
-    allow_fetch: bool = True,
-) -> Reading:
-    """The store's reading when it is current, else a new one from `fetch` (which applies the
-    usual rule: a failure shows the last good reading, marked stale, with the failure)."""
-    reading = stored_reading(store, settings, utc_now())
-    if reading is not None and (reading.current or not allow_fetch):
-        return reading
-    if not allow_fetch:  # nothing stored, and no fetch wanted: say there is no reading
-        return choose(UsageReport(snapshot=None), None, utc_now())
-    return fetch()
 
 
 @dataclass(frozen=True)
@@ -337,11 +329,40 @@ class BarSession:
             self._app = App(settings=self.settings, homes=self.homes)
         return self._app
 
-    def _fetch(self) -> Reading:
-        return self.engine().fetch_usage(interactive=False, store=self.store)
+    def account_readings(self, allow_fetch: bool = True) -> list[AccountReading]:
+        """Every account's reading (codexbar.app.AccountReading), in the order of the homes:
+        the stored one when it is current, else (when allowed) a new one; the accounts that
+        need one are read at once."""
+        from codexbar.app import AccountReading
+
+        now = utc_now()
+        found: dict[Path, Reading] = {}
+        for home in self.homes:
+            # Readings saved before they had a home were all of the first home's account.
+            stored = stored_reading(
+                self.store, self.settings, now, home, or_unplaced=home == self.homes[0]
+            )
+            if stored is not None and (stored.current or not allow_fetch):
+                found[home] = stored
+            elif not allow_fetch:  # nothing stored, and no fetch wanted: there is no reading
+                found[home] = choose(UsageReport(snapshot=None), None, now)
+        missing = [home for home in self.homes if home not in found]
+        if missing:
+            for one in self.engine().fetch_accounts(
+                interactive=False, store=self.store, homes=missing
+            ):
+                found[one.home] = one.reading
+        return [AccountReading(home, found[home]) for home in self.homes]
 
     def reading(self, allow_fetch: bool = True) -> Reading:
-        return latest_reading(self.store, self.settings, self._fetch, allow_fetch=allow_fetch)
+        """The reading a single figure shows: the account the `tray.account` setting names,
+        else the most constrained one."""
+        from codexbar.accounts import shown_account
+
+        accounts = self.account_readings(allow_fetch)
+        shown = shown_account(accounts, self.settings.get("tray.account"), utc_now())
+        assert shown is not None  # there is always at least one home
+        return shown.reading
 
     def paces(self, reading: Reading) -> dict[str, Pace]:
         from codexbar.history import snapshot_paces
@@ -372,7 +393,7 @@ class BarSession:
 
     def close(self) -> None:
         if self._app is not None:
-            self._app.registry.close()
+            self._app.close()
         if self.store is not None:
             self.store.close()
 

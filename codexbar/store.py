@@ -131,6 +131,19 @@ def _migration_history(db: apsw.Connection) -> None:
     db.execute(history.SCHEMA)
 
 
+def _migration_snapshot_home(db: apsw.Connection) -> None:
+    """Each reading remembers the Codex home it was read for (one home = one account), so the
+    "last good reading" of one account is never another's. Older rows have no home: they are
+    the first configured home's reference only (before several accounts, only the first home
+    was read)."""
+    db.execute(
+        """
+        ALTER TABLE snapshots ADD COLUMN home TEXT;
+        CREATE INDEX snapshots_home_observed ON snapshots(home, observed_at);
+        """
+    )
+
+
 # Append only: migration N brings user_version from N-1 to N, so one file has one history.
 MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _migration_1,
@@ -138,6 +151,7 @@ MIGRATIONS: list[Callable[[apsw.Connection], None]] = [
     _migration_notification_memory,
     _migration_cost_by_time,
     _migration_history,
+    _migration_snapshot_home,
 ]
 
 
@@ -300,11 +314,15 @@ class Store:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def save_snapshot(self, snapshot: UsageSnapshot) -> None:
+    def save_snapshot(self, snapshot: UsageSnapshot, home: Path | None = None) -> None:
+        """Keep a reading, with the Codex home it was read for (None: not known)."""
+        home_text = None if home is None else str(home)
         with self.db:
             self.db.execute(
-                "INSERT INTO snapshots(source, fetched_at, observed_at, data) VALUES (?, ?, ?, ?)",
+                "INSERT INTO snapshots(home, source, fetched_at, observed_at, data) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
+                    home_text,
                     snapshot.source,
                     snapshot.fetched_at.timestamp(),
                     snapshot.observed_at.timestamp(),
@@ -313,21 +331,31 @@ class Store:
             )
             history.record(self.db, snapshot)
             # Raw readings are kept for two weeks (the compacted history keeps the long view),
-            # except the last good one, however old: it stays the reference for "never
-            # backwards" after a long time offline.
+            # except each home's last good one, however old: it stays that account's reference
+            # for "never backwards" after a long time offline.
             cutoff = snapshot.fetched_at.timestamp() - SNAPSHOT_DAYS * 86400
             self.db.execute(
-                "DELETE FROM snapshots WHERE fetched_at < ? AND id NOT IN "
-                "(SELECT id FROM snapshots ORDER BY observed_at DESC, id DESC LIMIT 1)",
-                (cutoff,),
+                "DELETE FROM snapshots WHERE fetched_at < ? AND home IS ? AND id NOT IN "
+                "(SELECT id FROM snapshots WHERE home IS ? ORDER BY observed_at DESC, id DESC "
+                "LIMIT 1)",
+                (cutoff, home_text, home_text),
             )
 
-    def last_snapshot(self) -> UsageSnapshot | None:
-        """The last good reading: the most recently *observed* one (a session-log reading
-        fetched now can be days old), skipping rows that cannot be read."""
+    def last_snapshot(
+        self, home: Path | None = None, *, or_unplaced: bool = False
+    ) -> UsageSnapshot | None:
+        """The last good reading of the account in `home` (of any account when None): the
+        most recently *observed* one (a session-log reading fetched now can be days old),
+        skipping rows that cannot be read. `or_unplaced` also considers readings saved
+        before readings had a home (they were all of the first configured home's account)."""
+        where, args = "", ()
+        if home is not None:
+            where = "WHERE home = ? OR home IS NULL " if or_unplaced else "WHERE home = ? "
+            args = (str(home),)
         rows = self.db.execute(
-            "SELECT data FROM snapshots ORDER BY observed_at DESC, fetched_at DESC, id DESC "
-            "LIMIT 20"
+            f"SELECT data FROM snapshots {where}"
+            "ORDER BY observed_at DESC, fetched_at DESC, id DESC LIMIT 20",
+            args,
         )
         return next((s for (data,) in rows if (s := self._decode(data)) is not None), None)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,6 +11,7 @@ import apsw
 import pytest
 
 from codexbar import store as store_module
+from codexbar.codec import snapshot_to_dict
 from codexbar.models import Credits, Identity, RateWindow, UsageSnapshot
 from codexbar.store import Store, StoreTooNew
 
@@ -119,3 +121,43 @@ def test_processes_creating_the_database_at_once_migrate_it_once(tmp_path):
     assert all(p.returncode == 0 for p in procs), [err for _, err in results]
     assert {out.strip() for out, _ in results} == {str(len(store_module.MIGRATIONS))}
     assert not [p for p in tmp_path.iterdir() if ".corrupt-" in p.name]
+
+
+def test_each_home_has_its_own_last_reading_and_keeps_it(tmp_path):
+    store = Store(tmp_path / "db.sqlite3")
+    work, personal = tmp_path / "work", tmp_path / "personal"
+    store.save_snapshot(snapshot(70.0, NOW - timedelta(days=40)), personal)
+    for day in range(20):  # only the work account is read for twenty days
+        store.save_snapshot(snapshot(10.0, NOW - timedelta(days=19 - day)), work)
+    assert store.last_snapshot(work).windows[0].used_percent == 10.0
+    # The other account's reading is old, but still its last good one: kept, and its own.
+    assert store.last_snapshot(personal).windows[0].used_percent == 70.0
+    assert store.last_snapshot(tmp_path / "elsewhere") is None
+    assert store.last_snapshot().windows[0].used_percent == 10.0  # any account: the newest
+
+
+def test_readings_from_before_homes_are_only_the_first_homes(tmp_path):
+    """A database of the previous schema: its readings have no home. They were all the first
+    home's (only it was read then), so only a lookup that says so finds them."""
+    path = tmp_path / "db.sqlite3"
+    db = apsw.Connection(str(path))
+    for number, migration in enumerate(store_module.MIGRATIONS[:-1], start=1):
+        migration(db)
+        db.execute(f"PRAGMA user_version={number}")
+    db.execute(
+        "INSERT INTO snapshots(source, fetched_at, observed_at, data) VALUES (?, ?, ?, ?)",
+        (
+            "oauth",
+            NOW.timestamp(),
+            NOW.timestamp(),
+            json.dumps(snapshot_to_dict(snapshot(18.0)), separators=(",", ":")),
+        ),
+    )
+    db.close()
+    store = Store(path)
+    home = tmp_path / "home"
+    assert store.schema_version == len(store_module.MIGRATIONS)
+    assert store.last_snapshot(home) is None
+    assert store.last_snapshot(home, or_unplaced=True) == snapshot(18.0)
+    store.save_snapshot(snapshot(25.0, NOW + timedelta(minutes=5)), home)
+    assert store.last_snapshot(home, or_unplaced=True).windows[0].used_percent == 25.0

@@ -65,8 +65,6 @@ def doctor(homes: tuple[str, ...] = ()) -> None:
     for home in app.homes:
         state = "exists" if home.is_dir() else "missing"
         echo(f"Codex home:   {home} ({state})")
-    if app.ignored_homes_note:
-        echo(f"  note: {app.ignored_homes_note}")
     echo(f"Codex login:  {_auth_line(app)}")
     echo(
         f"Settings:     {app.settings.path or paths.settings_path()}"

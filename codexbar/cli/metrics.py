@@ -29,15 +29,17 @@ def metrics(openmetrics: bool, no_fetch: bool, homes: tuple[str, ...]) -> None:
     try:
         for problem in session.problems:
             warn(problem)
-        reading = session.reading(allow_fetch=not no_fetch)
-        body = {**report_to_json(reading, session.paces(reading)), "home": str(session.homes[0])}
+        bodies = [
+            {**report_to_json(one.reading, session.paces(one.reading)), "home": str(one.home)}
+            for one in session.account_readings(allow_fetch=not no_fetch)
+        ]
         try:
             summary = cost_summary(session.homes, all_time=True, store=session.store)
         except Exception:  # the limits are still worth exporting
             warn("the cost totals could not be read; token and cost metrics are left out")
             summary = None
         accept = "application/openmetrics-text; version=1.0.0" if openmetrics else None
-        text, _ = metrics_text([body], summary, utc_now(), accept)
+        text, _ = metrics_text(bodies, summary, utc_now(), accept)
         sys.stdout.write(text.decode())
     finally:
         session.close()

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from codexbar import history
+from codexbar.accounts import home_email
+from codexbar.at_once import each_at_once
 from codexbar.codec import iso
 from codexbar.cost import CostSummary, Figures, cost_summary
 from codexbar.cost.pricing import PriceTable, PricingError, overrides_path
@@ -301,16 +303,20 @@ class Dashboard:
         }
 
     def api_limits(self, query: dict[str, str], ttl: float = LIMITS_TTL_SECONDS) -> dict[str, Any]:
-        accounts = []
-        for home in self.selected_homes(query):
+        """Each selected home's account, read at once (one that hangs costs its own deadline,
+        not the others' too)."""
+        homes = self.selected_homes(query)
 
-            def build(home: Path = home) -> dict[str, Any]:
+        def account(home: Path) -> dict[str, Any]:
+            def build() -> dict[str, Any]:
                 _, body = self.fetch_usage(home, self.store.path)
                 return body
 
             body = self._memoised(("limits", str(home)), ttl, build)
-            accounts.append({"home": str(home), "home_index": self.homes.index(home), **body})
-        return {"accounts": accounts}
+            return {"home": str(home), "home_index": self.homes.index(home), **body}
+
+        bodies = dict(each_at_once(account, homes, name="codexbar-limits"))
+        return {"accounts": [bodies[home] for home in homes]}
 
     def metrics(self, accept: str | None) -> tuple[bytes, str]:
         """`GET /metrics`: every home's limits and the all-time cost totals (codexbar.metrics)."""
@@ -409,11 +415,16 @@ class Dashboard:
         return {"minutes": minutes, "sessions": sessions}
 
     def api_homes(self, query: dict[str, str]) -> dict[str, Any]:
+        """Each Codex home, with the email of its account (from its last reading or its login;
+        None when neither tells) so the picker can name the account."""
+        with self._store_lock:
+            emails = [home_email(h, self.store, os.environ) for h in self.homes]
         return {
             "homes": [
                 {
                     "index": i,
                     "path": str(h),
+                    "email": emails[i],
                     "exists": h.is_dir(),
                     "has_sessions": (h / "sessions").is_dir() or (h / "archived_sessions").is_dir(),
                 }

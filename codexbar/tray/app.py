@@ -23,7 +23,9 @@ from typing import Any, Protocol
 
 from codexbar import paths
 from codexbar import settings as settings_module
+from codexbar.accounts import shown_account
 from codexbar.app import App, codex_homes
+from codexbar.at_once import each_at_once
 from codexbar.dashboard.launcher import LocalDashboard
 from codexbar.engine import Engine, UsageReport
 from codexbar.errors import ErrorKind, SourceError
@@ -99,15 +101,20 @@ def real_cost_view(homes: list[Path], days: int, store: Store) -> CostView:
 
 
 def fetch_for_tray(
-    app: App, source: str, known_email: str | None, on_update: Callable[[UsageSnapshot], None]
+    app: App,
+    source: str,
+    known_email: str | None,
+    on_update: Callable[[UsageSnapshot], None],
+    home: Path,
 ) -> UsageReport:
-    """A background fetch that may keep `codex app-server` alive and push newer readings."""
+    """A background fetch of `home`'s account that may keep `codex app-server` alive and push
+    newer readings."""
     ctx = dataclasses.replace(
-        app.context(interactive=False, known_email=known_email),
+        app.context(interactive=False, known_email=known_email, home=home),
         keep_alive=True,
         on_update=on_update,
     )
-    return Engine(app.registry).fetch(ctx, source)
+    return Engine(app.registry_for(home)).fetch(ctx, source)
 
 
 class TrayApp:
@@ -134,10 +141,12 @@ class TrayApp:
         self._store_lock = threading.Lock()
         self._store_factory = store_factory
         self.store = self._open_store()
-        last = self._store_call(lambda s: s.last_snapshot())
+        # Each account's own reading, error and pace, by Codex home; `state` shows them all
+        # and puts the reading of the account the icon shows in its own fields (_composed).
+        self._accounts: dict[Path, TrayState] = {
+            home: self._first_state(home) for home in app.homes
+        }
         self.state = TrayState(
-            snapshot=last,
-            from_store=last is not None,
             refreshing=True,
             source=app.settings.get("source"),
             refresh_minutes=app.settings.get("refresh_minutes"),
@@ -145,6 +154,7 @@ class TrayApp:
             titles=app.titles,
             problems=app.settings.problems + app.registry.load_errors,
         )
+        self.state = self._composed(self.state)
         self.planner = (
             TransitionPlanner(NotificationMemory(self.store), app.settings.get("notify.thresholds"))
             if self.store is not None
@@ -203,7 +213,7 @@ class TrayApp:
             if child.poll() is None:
                 child.terminate()
         try:
-            self.app.registry.close()  # stops a kept-alive codex app-server
+            self.app.close()  # stops the kept-alive codex app-servers
         except Exception:
             log.exception("closing the sources failed")
         for child in self._children:
@@ -222,8 +232,40 @@ class TrayApp:
 
     def update_state(self, **changes: Any) -> None:
         with self._lock:
-            self.state = dataclasses.replace(self.state, **changes)
+            self.state = self._composed(dataclasses.replace(self.state, **changes))
         self.redraw()
+
+    def update_account(self, home: Path, **changes: Any) -> None:
+        """Change one account's state (a reading, an error) and redraw."""
+        with self._lock:
+            if home not in self._accounts:
+                return  # the homes changed while this account was being read
+            self._accounts[home] = dataclasses.replace(self._accounts[home], **changes)
+            self.state = self._composed(self.state)
+        self.redraw()
+
+    def _first_state(self, home: Path) -> TrayState:
+        """An account before its first refresh: its last reading from the store, if any."""
+        last = self._store_call(lambda s: self.app.last_good(s, home))
+        return TrayState(snapshot=last, from_store=last is not None, refreshing=True, home=home)
+
+    def _composed(self, state: TrayState) -> TrayState:
+        """`state` with every account and, in the reading fields, the account the icon shows:
+        the one the `tray.account` setting names, else the most constrained one."""
+        accounts = tuple(self._accounts[home] for home in self.app.homes if home in self._accounts)
+        shown = shown_account(accounts, self.app.settings.get("tray.account"), self.now())
+        if shown is None:
+            return state
+        return dataclasses.replace(
+            state,
+            snapshot=shown.snapshot,
+            error=shown.error,
+            from_store=shown.from_store,
+            refreshing=shown.refreshing,
+            paces=shown.paces,
+            home=shown.home,
+            accounts=accounts if len(accounts) > 1 else (),
+        )
 
     def redraw(self, force: bool = False) -> None:
         if self.quitting:
@@ -271,48 +313,53 @@ class TrayApp:
     # -- refreshing --------------------------------------------------------------------------
 
     def refresh_once(self) -> bool:
-        """One refresh on the loop's thread: fetch, remember, notify, redraw."""
-        self.update_state(refreshing=True)
+        """One refresh on the loop's thread: every account at once, each fetched, remembered,
+        announced and drawn as soon as it is read. True when every account answered."""
+        homes = list(self.app.homes)
+        with self._lock:
+            for home in homes:
+                known = self._accounts.get(home) or self._first_state(home)
+                self._accounts[home] = dataclasses.replace(known, refreshing=True)
+        self.update_state()
+        answered = [ok for _, ok in each_at_once(self._refresh_account, homes)]
+        self.update_state(source_notes=self._source_notes())
+        if self.cost is not None:
+            self.cost.poke()
+        return all(answered)
+
+    def _refresh_account(self, home: Path) -> bool:
         settings = self.app.settings
-        known = self.state.snapshot.identity.email if self.state.snapshot else None
+        account = self._accounts.get(home)  # None when the homes changed since the start
+        before = account.snapshot if account is not None else None
+        known = before.identity.email if before else None
         try:
-            report = self._fetch(self.app, settings.get("source"), known, self.on_pushed)
+            report = self._fetch(
+                self.app, settings.get("source"), known, lambda s: self.on_pushed(s, home), home
+            )
         except Exception as error:  # the engine turns source failures into values already
             log.exception("refresh failed")
             report = UsageReport(None, (), SourceError(ErrorKind.PARSE, f"Refresh failed: {error}"))
-        notes = self._source_notes()
         # The CLI's rule (codexbar.reading): an older fallback reading never replaces the last
-        # good one; what failed is shown either way.
-        last_good = self._store_call(lambda s: s.last_snapshot()) or self.state.snapshot
+        # good one of this account; what failed is shown either way.
+        last_good = self._store_call(lambda s: self.app.last_good(s, home)) or before
         shown = choose(report, last_good, self.now(), settings.get("refresh_minutes"))
         if shown.snapshot is not None and not shown.from_store:
-            self._accept(shown.snapshot)
-        self.update_state(
-            refreshing=False, snapshot=shown.snapshot, error=shown.failure, source_notes=notes
-        )
-        if self.cost is not None:
-            self.cost.poke()
+            self._accept(home, shown.snapshot)
+        self.update_account(home, refreshing=False, snapshot=shown.snapshot, error=shown.failure)
         return shown.answered
 
-    def _accept(self, snapshot: UsageSnapshot) -> None:
-        self._store_call(lambda s: s.save_snapshot(snapshot))
+    def _accept(self, home: Path, snapshot: UsageSnapshot) -> None:
+        self._store_call(lambda s: s.save_snapshot(snapshot, home))
         paces = self._store_call(lambda s: snapshot_paces(snapshot, s.db))
-        with self._lock:
-            self.state = dataclasses.replace(
-                self.state,
-                snapshot=snapshot,
-                from_store=False,
-                error=None,
-                paces=paces if paces is not None else snapshot_paces(snapshot),
-            )
-        self._announce(snapshot, self.state.paces)
+        paces = paces if paces is not None else snapshot_paces(snapshot)
+        self.update_account(home, snapshot=snapshot, from_store=False, error=None, paces=paces)
+        self._announce(snapshot, paces)
 
-    def on_pushed(self, snapshot: UsageSnapshot) -> None:
-        """A kept-alive source learned a newer reading between refreshes."""
+    def on_pushed(self, snapshot: UsageSnapshot, home: Path) -> None:
+        """A kept-alive source learned a newer reading of `home`'s account between refreshes."""
         if self.quitting:
             return
-        self._accept(snapshot.with_reset_flags(self.now()))
-        self.redraw()
+        self._accept(home, snapshot.with_reset_flags(self.now()))
 
     def _announce(self, snapshot: UsageSnapshot, paces: Mapping[str, Pace]) -> None:
         if self.planner is None:
@@ -330,8 +377,11 @@ class TrayApp:
         if not notices:
             return
         icon = notification_icon(self._look(snapshot, False, self.now()))  # the announced state
+        # With several accounts, a notification says whose limit it is.
+        several = len(self.app.homes) > 1 and snapshot.identity.email
         for notice in notices:
-            self.notifier.send(notice.title, notice.body, icon=icon)
+            title = f"{notice.title} — {snapshot.identity.email}" if several else notice.title
+            self.notifier.send(title, notice.body, icon=icon)
 
     def _source_notes(self) -> dict[str, str]:
         ctx = self.app.context(interactive=False)
@@ -400,8 +450,13 @@ class TrayApp:
 
         refresh = False
         if changed("codex_homes"):
+            self.app.close()  # a kept-alive app-server belongs to its home
             self.app.homes = codex_homes(new)
-            self.app.registry.close()  # a kept-alive app-server belongs to the old home
+            with self._lock:
+                self._accounts = {
+                    home: self._accounts.get(home) or self._first_state(home)
+                    for home in self.app.homes
+                }
             refresh = True
         if changed("source") or changed("web.cookies") or changed("web.browser"):
             refresh = True
@@ -453,7 +508,7 @@ class TrayApp:
         elif kind == "local_dashboard":
             threading.Thread(target=self._open_local_dashboard, daemon=True).start()
         elif kind == "folder":
-            open_folder(self.app.home)
+            open_folder(self.state.home or self.app.home)
         elif kind == "quit":
             self.quit()
         else:

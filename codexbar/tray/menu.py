@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from codexbar import formatting as fmt
@@ -103,17 +104,33 @@ class TrayState:
     problems: tuple[str, ...] = ()  # settings-file problems, shown so they get fixed
     # Pace per window id of `snapshot` (codexbar.history.snapshot_paces); a row under each.
     paces: Mapping[str, Pace] = field(default_factory=dict)
+    # The Codex home of the account the reading fields above belong to.
+    home: Path | None = None
+    # With several accounts (one per Codex home): each account's own state, in the order of
+    # the homes; the reading fields above are then those of the account the icon shows.
+    accounts: tuple[TrayState, ...] = ()
+
+    @property
+    def several(self) -> bool:
+        return len(self.accounts) > 1
+
+    @property
+    def account_name(self) -> str | None:
+        """The account's email, or before any reading its home."""
+        email = self.snapshot.identity.email if self.snapshot is not None else None
+        return email or (str(self.home) if self.home is not None else None)
 
 
 def source_title(name: str, titles: Mapping[str, str]) -> str:
     return SOURCE_TITLES.get(name) or titles.get(name) or name
 
 
-def header_text(snapshot: UsageSnapshot | None) -> str:
-    """`Codex — you@example.com · Plus`."""
-    if snapshot is None:
-        return "Codex"
-    parts = [p for p in (snapshot.identity.email, fmt.plan_name(snapshot.identity.plan)) if p]
+def header_text(snapshot: UsageSnapshot | None, home: Path | None = None) -> str:
+    """`Codex — you@example.com · Plus`; before a reading (or with no email), the account's
+    Codex home names it when one is given."""
+    email = snapshot.identity.email if snapshot is not None else None
+    plan = fmt.plan_name(snapshot.identity.plan) if snapshot is not None else None
+    parts = [p for p in (email or (str(home) if home is not None else None), plan) if p]
     return "Codex — " + " · ".join(parts) if parts else "Codex"
 
 
@@ -162,10 +179,12 @@ def _wrapped(text: str) -> list[Row]:
     return [Row(line) for line in wrap_text(plain(text))]
 
 
-def usage_rows(state: TrayState, now: datetime) -> list[Row]:
+def usage_rows(state: TrayState, now: datetime, *, named: bool = False) -> list[Row]:
+    """The header and figures of one account; `named`: the header names the account by its
+    home until a reading names it by email (several accounts)."""
     snapshot = state.snapshot
     figure = Action("dashboard")  # a click on a figure opens the Codex usage page
-    rows = [Row(header_text(snapshot), figure)]
+    rows = [Row(header_text(snapshot, state.home if named else None), figure)]
     if snapshot is not None:  # a reading kept since before its reset says so
         snapshot = snapshot.with_reset_flags(now)
     if snapshot is None:
@@ -209,7 +228,16 @@ def cost_rows(state: TrayState) -> list[Row]:
 
 
 def status_rows(state: TrayState, now: datetime) -> list[Row]:
-    """`Updated 2 min ago via OAuth`, or the error in plain words with its hint."""
+    """`Updated 2 min ago via OAuth`, or the error in plain words with its hint; then the
+    settings' problems."""
+    rows = reading_status_rows(state, now)
+    for problem in state.problems:
+        rows += _wrapped(problem)
+    return rows
+
+
+def reading_status_rows(state: TrayState, now: datetime) -> list[Row]:
+    """One account's `Updated 2 min ago via OAuth`, or its error with the hint."""
     rows: list[Row] = []
     snapshot = state.snapshot
     if state.error is not None:
@@ -225,8 +253,15 @@ def status_rows(state: TrayState, now: datetime) -> list[Row]:
             rows.append(Row(f"Updated {age} via {via}"))
     if state.refreshing and snapshot is not None:
         rows.append(Row("Refreshing…"))
-    for problem in state.problems:
-        rows += _wrapped(problem)
+    return rows
+
+
+def account_sections(state: TrayState, now: datetime) -> list[Row]:
+    """A section per account: its name and figures, then its status, each closed by a line."""
+    rows: list[Row] = []
+    for account in state.accounts:
+        rows += usage_rows(account, now, named=True) + reading_status_rows(account, now)
+        rows.append(SEPARATOR)
     return rows
 
 
@@ -258,11 +293,15 @@ def interval_menu(state: TrayState) -> tuple[Row, ...]:
 
 
 def build_menu(state: TrayState, now: datetime) -> tuple[Row, ...]:
-    rows = usage_rows(state, now)
-    if state.snapshot is None:  # the error explains the empty menu: it comes first
+    if state.several:
+        rows = account_sections(state, now) + cost_rows(state)
+        for problem in state.problems:
+            rows += _wrapped(problem)
+    elif state.snapshot is None:  # the error explains the empty menu: it comes first
+        rows = usage_rows(state, now)
         rows += status_rows(state, now) + cost_rows(state)
     else:
-        rows += cost_rows(state) + status_rows(state, now)
+        rows = usage_rows(state, now) + cost_rows(state) + status_rows(state, now)
     rows += [
         SEPARATOR,
         Row("Refresh now", Action("refresh")),
@@ -302,11 +341,12 @@ def tooltip(state: TrayState, now: datetime, *, stale: bool) -> Tooltip:
         if state.error is not None:
             lines.append(plain(state.error.message))
         lines.append(f"Reading from {fmt.age(state.snapshot.observed_at, now)}")
-    title = "Codex usage"
+    # With several accounts the tooltip names the one the icon shows.
+    title = f"Codex usage — {state.account_name}" if state.several else "Codex usage"
     if state.snapshot is not None and state.snapshot.blocked:
-        title = "Codex usage — blocked"
+        title += " — blocked"
     elif stale:
-        title = "Codex usage — stale"
+        title += " — stale"
     return Tooltip(title, tuple(lines))
 
 

@@ -447,7 +447,7 @@ async function start() {
     const data = await api("homes");
     const select = $("home");
     for (const home of data.homes) {
-      select.append(h("option", { value: String(home.index), text: home.path + (home.exists ? "" : " (missing)") }));
+      select.append(h("option", { value: String(home.index), text: (home.email ? home.email + " — " : "") + home.path + (home.exists ? "" : " (missing)") }));
     }
     select.closest("label").hidden = data.homes.length < 2;
   });
