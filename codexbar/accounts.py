@@ -11,7 +11,7 @@ from typing import Protocol, TypeVar
 
 from codexbar.codex_auth import read_auth
 from codexbar.models import UsageSnapshot
-from codexbar.statusbar import binding_window
+from codexbar.report import binding_window
 from codexbar.store import Store
 
 

@@ -41,6 +41,16 @@ def amount_text(used_percent: float, remaining_percent: float, show_used: bool) 
     return f"{fmt.percent(remaining_percent)} left"
 
 
+def binding_window(snapshot: UsageSnapshot) -> RateWindow | CreditPool | None:
+    """The window that matters with the least left (a main window or the monthly credit pool
+    whose reset has not passed), or None."""
+    candidates = [w for w in display_windows(snapshot) if w.is_main and not w.reset_passed]
+    pool = snapshot.credit_pool
+    if pool is not None and not pool.reset_passed:
+        candidates.append(pool)
+    return min(candidates, key=lambda w: w.remaining_percent, default=None)
+
+
 def window_line_parts(
     window: RateWindow | CreditPool, now: datetime, *, show_used: bool = False
 ) -> tuple[str, str]:

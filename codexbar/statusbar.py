@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 
 from codexbar import formatting as fmt
 from codexbar.engine import UsageReport
-from codexbar.models import UsageSnapshot
 from codexbar.pace import Pace, runs_out_early
 from codexbar.reading import Reading, choose, current_minutes
-from codexbar.report import display_windows
+from codexbar.report import binding_window, display_windows
 from codexbar.settings import Settings
 from codexbar.sources import utc_now
 from codexbar.store import Store
@@ -140,16 +139,6 @@ def _dollars(figures: Figures | None) -> str:
     if figures is None or figures.cost_usd is None:
         return MISSING
     return fmt.dollars(figures.cost_usd).removeprefix("$")
-
-
-def binding_window(snapshot: UsageSnapshot):
-    """The window that matters with the least left (a main window or the monthly credit pool
-    whose reset has not passed), or None."""
-    candidates = [w for w in display_windows(snapshot) if w.is_main and not w.reset_passed]
-    pool = snapshot.credit_pool
-    if pool is not None and not pool.reset_passed:
-        candidates.append(pool)
-    return min(candidates, key=lambda w: w.remaining_percent, default=None)
 
 
 def status_class(reading: Reading, paces: Mapping[str, Pace], thresholds: Sequence[int]) -> str:

@@ -55,6 +55,7 @@ def test_one_named_source_imports_only_that_source(tmp_path):
     modules = loaded_after("usage", "--source", "logs", "--home", str(home))
     assert "providers.logs" in modules
     assert not {"providers.oauth", "providers.pty", "providers.web", "httpx", "pyte"} & modules
+    assert "codexbar.statusbar" not in modules  # the bars' module is the bars' alone
     everything = loaded_after("usage", "--source", "auto", "--home", str(home))
     assert {"providers.oauth", "providers.pty", "providers.logs"} <= everything
 
