@@ -7,6 +7,8 @@ import base64
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -123,3 +125,21 @@ def write_fresh_auth(home: Path) -> Path:
 def point_home_at(home: Path, backend: FakeBackend) -> None:
     """Make Codex (and our OAuth source) talk to the fake backend instead of chatgpt.com."""
     (home / "config.toml").write_text(f'chatgpt_base_url = "{backend.base_url}/"\n')
+
+
+def run_codexbar(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 90
+) -> subprocess.CompletedProcess:
+    """`python -m codexbar ARGS` as a user runs it: never a token, never a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "codexbar", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+    output = result.stdout + result.stderr
+    for secret in SECRET_VALUES:
+        assert secret not in output, "a token reached the output"
+    assert "Traceback" not in output, output
+    return result

@@ -23,7 +23,16 @@ from codexbar.dashboard.api import Dashboard
 from codexbar.dashboard.limits import limits_fetcher
 from codexbar.store import Store
 from codexbar.tray.app import TrayApp
-from tests.conftest import FIXTURES, SECRET_VALUES, _reissue_jwt, point_home_at, write_fresh_auth
+from tests.conftest import (
+    FIXTURES,
+    SECRET_VALUES,
+    _reissue_jwt,
+    point_home_at,
+    write_fresh_auth,
+)
+from tests.conftest import (
+    run_codexbar as run,
+)
 from tests.fake_backend import FakeBackend, Reply
 from tests.tray_helpers import RecordingTray, fresh_wham
 
@@ -87,18 +96,6 @@ def accounts(tmp_path) -> Iterator[tuple[Account, Account]]:
 def hang(account: Account) -> None:
     account.backend.routes[USAGE_PATH] = Reply(200, {}, delay=HANG_SECONDS)
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=dict(os.environ),
-    )
-    for secret in SECRET_VALUES:
-        assert secret not in result.stdout + result.stderr, "a token reached the output"
-    return result
 
 
 # -- codexbar usage -------------------------------------------------------------------------------

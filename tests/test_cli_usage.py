@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,27 +10,17 @@ import pytest
 from tests.conftest import (
     FIXTURE_HOME,
     FIXTURES,
-    SECRET_VALUES,
     point_home_at,
     write_fresh_auth,
+)
+from tests.conftest import (
+    run_codexbar as run,
 )
 from tests.fake_backend import Reply
 from tests.tray_helpers import fresh_wham
 
 USAGE_PATH = "/backend-api/wham/usage"
 
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **(env or {})},
-    )
-    for secret in SECRET_VALUES:
-        assert secret not in result.stdout + result.stderr, "a token reached the output"
-    return result
 
 
 def test_logs_source_on_the_fixture_home_as_json():

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 
 from codexbar import settings as settings_module
 from tests.conftest import FIXTURE_HOME, SECRET_VALUES
+from tests.conftest import run_codexbar as run
 
 
 @pytest.fixture
@@ -20,19 +19,6 @@ def desktop(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
     return tmp_path / "xdg" / "autostart" / "codexbar.desktop"
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
-    for secret in SECRET_VALUES:
-        assert secret not in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    return result
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the autostart file checked is Linux's")

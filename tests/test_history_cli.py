@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from codexbar.engine import UsageReport
@@ -14,17 +11,8 @@ from codexbar.pace import window_pace
 from codexbar.reading import choose
 from codexbar.report import render_text, report_to_json
 from codexbar.store import Store
+from tests.conftest import run_codexbar as run
 from tests.dashboard_helpers import build_home, save_history, use_logs_source
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "codexbar", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=dict(os.environ),
-    )
 
 
 def test_history_json_and_text(isolated_dirs):
