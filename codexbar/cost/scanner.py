@@ -50,6 +50,7 @@ EVENT_TOKEN_COUNT = b'event_msg","payload":{"type":"token_count"'
 EVENT_SETTINGS = b'event_msg","payload":{"type":"thread_settings_applied"'
 TURN_CONTEXT = b'turn_context"'
 USAGE_RECORD = b'token_usage_record"'
+USAGE_KIND = "token_usage_record"
 SESSION_META = b'session_meta"'
 # A line without a recognisable head (older shapes) is decoded only if it mentions one of these.
 FALLBACK_NEEDLE = b'"type":"t'
@@ -95,6 +96,13 @@ def usage_vector(usage: Any) -> list[int] | None:
     it is not an object or a counter is out of any real range."""
     if not isinstance(usage, dict):
         return None
+    plain = _plain_usage(usage)
+    return list(plain) if plain is not None else _usage_vector_slow(usage.get)
+
+
+def _plain_usage(usage: dict[str, Any]) -> tuple[int, int, int, int, int] | None:
+    """The five counters when they are plain ints in range — what `usage_vector` returns then,
+    as a tuple; None for any other usage object (which `usage_vector` is left to judge)."""
     get = usage.get
     inp, cached, write = (
         get("input_tokens"),
@@ -102,7 +110,6 @@ def usage_vector(usage: Any) -> list[int] | None:
         get("cache_write_input_tokens", 0),
     )
     out, reasoning = get("output_tokens"), get("reasoning_output_tokens")
-    # The common shape, checked with as little Python as possible: five plain ints in range.
     if (
         type(inp) is int
         and type(cached) is int
@@ -114,8 +121,8 @@ def usage_vector(usage: Any) -> list[int] | None:
         and 0 <= write <= inp - cached
         and 0 <= reasoning <= out <= MAX_TOKENS
     ):
-        return [inp, cached, write, out, reasoning]
-    return _usage_vector_slow(get)
+        return inp, cached, write, out, reasoning
+    return None
 
 
 def _usage_vector_slow(get: Callable[[str], Any]) -> list[int] | None:
@@ -139,6 +146,12 @@ def _usage_vector_slow(get: Callable[[str], Any]) -> list[int] | None:
     if write > inp - cached:
         write = inp - cached
     return [inp, cached, write, out, reasoning if reasoning <= out else out]
+
+
+# "MM:SS" -> ms into the hour, "fff" -> ms: a dict lookup where int() on three slices cost a
+# tenth of parsing a usage line.
+_MS_OF_SECOND = {f"{m:02d}:{s:02d}": m * 60_000 + s * 1000 for m in range(60) for s in range(60)}
+_MS_OF_MILLI = {f"{n:03d}": n for n in range(1000)}
 
 
 class DayResolver:
@@ -199,7 +212,11 @@ class DayResolver:
                         self._hours.clear()
                     self._hours[key] = hit
                 if len(ts) == 24 and ts[19] == ".":  # Codex's own: milliseconds
-                    ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000 + int(ts[20:23])
+                    second, milli = _MS_OF_SECOND.get(ts[14:19]), _MS_OF_MILLI.get(ts[20:23])
+                    if second is not None and milli is not None:
+                        ms = second + milli
+                    else:  # a leap second, or not digits: what int() makes of it
+                        ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000 + int(ts[20:23])
                 else:
                     frac = ts[20:23] if ts[19:20] == "." else ""
                     ms = int(ts[14:16]) * 60_000 + int(ts[17:19]) * 1000
@@ -245,19 +262,101 @@ class FileState:
     record_pending: int = 0
     response_ids: list[str] = field(default_factory=list)
     buckets: Buckets = field(default_factory=dict)
+    # `recent` and `response_ids` as sets, for the membership test every response makes; not
+    # saved, rebuilt from the lists when needed.
+    _recent_set: set[tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
+    _response_set: set[str] | None = field(default=None, repr=False, compare=False)
+    # Running totals of records not yet folded into `recent` and `watermark` (see `fold`).
+    _unfolded: list[tuple[int, ...]] | None = field(default=None, repr=False, compare=False)
+
+    def fields(self) -> dict[str, Any]:
+        """Everything but the sums, as JSON-able values."""
+        self.fold()
+        return {k: v for k, v in self.__dict__.items() if k not in _UNSAVED}
+
+    def note_totals(self, total: tuple[int, ...]) -> None:
+        """Running totals that only move the baseline on (a record's: it counts its own usage).
+        Kept aside and folded in by `fold`, in one go, before anything reads the baseline."""
+        unfolded = self._unfolded
+        if unfolded is None:
+            self._unfolded = [total]
+        else:
+            unfolded.append(total)
+
+    def fold(self) -> None:
+        """What `Parser._total_delta` would have done with each noted total, in order: a total
+        seen lately changes nothing; any other joins `recent` and raises `watermark` to the
+        field-wise maximum (whether or not it went backwards)."""
+        unfolded = self._unfolded
+        if not unfolded:
+            return
+        self._unfolded = None
+        seen = self._recent_set
+        if seen is None:
+            seen = self._recent_set = {tuple(t) for t in self.recent}
+        if len(set(unfolded)) == len(unfolded) and seen.isdisjoint(unfolded):
+            # The usual run of new totals: all of them join, the oldest fall out.
+            recent = self.recent
+            recent.extend([list(t) for t in unfolded])
+            seen.update(unfolded)
+            if len(recent) > RECENT_TOTALS:
+                for old in recent[: len(recent) - RECENT_TOTALS]:
+                    seen.discard(tuple(old))
+                del recent[: len(recent) - RECENT_TOTALS]
+            fresh = unfolded
+        else:
+            fresh = [t for t in unfolded if not self.seen_total(list(t))]
+        if fresh:
+            mark = self.watermark
+            columns = zip(*fresh, strict=True) if mark is None else zip(mark, *fresh, strict=True)
+            self.watermark = [max(column) for column in columns]
+
+    def seen_response(self, rid: str) -> bool:
+        """Whether `rid` is one of the last RECENT_RESPONSES responses counted; remembers it."""
+        seen = self._response_set
+        if seen is None:
+            seen = self._response_set = set(self.response_ids)
+        if rid in seen:
+            return True
+        ids = self.response_ids
+        ids.append(rid)
+        seen.add(rid)
+        if len(ids) > RECENT_RESPONSES:
+            seen.discard(ids.pop(0))
+        return False
+
+    def seen_total(self, total: list[int]) -> bool:
+        """Whether these running totals are among the last RECENT_TOTALS; remembers them."""
+        seen = self._recent_set
+        if seen is None:
+            seen = self._recent_set = {tuple(t) for t in self.recent}
+        key = tuple(total)
+        if key in seen:
+            return True
+        recent = self.recent
+        recent.append(total)
+        seen.add(key)
+        if len(recent) > RECENT_TOTALS:
+            seen.discard(tuple(recent.pop(0)))
+        return False
 
     def to_json(self) -> bytes:
-        return orjson.dumps({k: v for k, v in self.__dict__.items() if k != "buckets"})
+        return orjson.dumps(self.fields())
 
     @classmethod
-    def from_json(cls, raw: bytes | str, buckets: Buckets) -> FileState:
-        data = orjson.loads(raw)
+    def from_fields(cls, data: Any, buckets: Buckets) -> FileState:
         if not isinstance(data, dict):
             raise ValueError("the saved parser state is not an object")
         state = cls(**data)
         state.buckets = buckets
         return state
 
+    @classmethod
+    def from_json(cls, raw: bytes | str, buckets: Buckets) -> FileState:
+        return cls.from_fields(orjson.loads(raw), buckets)
+
+
+_UNSAVED = frozenset(("buckets", "_recent_set", "_response_set", "_unfolded"))
 
 _buffer: bytearray | None = None
 
@@ -361,10 +460,11 @@ class Parser:
                             self._decode_dispatch(data, start, newline)
                     elif startswith(EVENT_SETTINGS, value):
                         self._decode_dispatch(data, start, newline)
-                elif first == 116 and (  # "t": token_usage_record, turn_context
-                    startswith(USAGE_RECORD, value) or startswith(TURN_CONTEXT, value)
-                ):
-                    self._decode_dispatch(data, start, newline)
+                elif first == 116:  # "t": token_usage_record, turn_context
+                    if startswith(USAGE_RECORD, value):
+                        self._record_line(data, start, newline)
+                    elif startswith(TURN_CONTEXT, value):
+                        self._decode_dispatch(data, start, newline)
             start = newline + 1
 
     def _last_line(self, data: bytearray, end: int) -> bool:
@@ -410,9 +510,50 @@ class Parser:
             self._dispatch(obj)
 
     def _decode_dispatch(self, data: bytearray, start: int, end: int) -> None:
-        obj = self._decode(data, start, end)
-        if isinstance(obj, dict):
+        try:
+            obj = orjson.loads(memoryview(data)[start:end])
+        except orjson.JSONDecodeError:
+            return
+        if type(obj) is dict:
             self._dispatch(obj)
+
+    def _record_line(self, data: bytearray, start: int, end: int) -> None:
+        """A `token_usage_record` line: what `_dispatch` and `_record` do, written out for the
+        shape nearly every one has (two usage objects of five plain counters in range, a known
+        model, no replay going on), since records are most of what a scan decodes. Any other
+        shape is left to `_dispatch`, so that the rules stay there."""
+        try:
+            obj = orjson.loads(memoryview(data)[start:end])
+        except orjson.JSONDecodeError:
+            return
+        if type(obj) is not dict:
+            return
+        state = self.state
+        payload = obj.get("payload")
+        if type(payload) is not dict or state.burst or not state.model:
+            self._dispatch(obj)
+            return
+        usage, totals = payload.get("usage"), payload.get("thread_token_usage")
+        when = self.days.resolve(obj.get("timestamp"))
+        counted = _plain_usage(usage) if type(usage) is dict else None
+        total = _plain_usage(totals) if type(totals) is dict else None
+        if counted is None or total is None or when is None or obj.get("type") != USAGE_KIND:
+            self._dispatch(obj)
+            return
+        ms = when[3]
+        state.last_ms = ms
+        newest = state.last_event_ms
+        if newest is None or ms > newest:
+            state.last_event_ms = ms
+        state.note_totals(total)
+        state.record_pending = 2
+        thread = payload.get("thread_id") or payload.get("session_id")
+        if state.session_id and isinstance(thread, str) and thread and thread != state.session_id:
+            return  # a fork's copy of its parent's response
+        rid = payload.get("response_id")
+        if isinstance(rid, str) and rid and state.seen_response(rid):
+            return
+        self._add(when, counted, None)  # type: ignore[arg-type]
 
     @staticmethod
     def _decode(data: bytearray, start: int, end: int) -> Any:
@@ -518,12 +659,8 @@ class Parser:
         if state.session_id and isinstance(thread, str) and thread and thread != state.session_id:
             return  # a fork's copy of its parent's response
         rid = payload.get("response_id")
-        if isinstance(rid, str) and rid:
-            if rid in state.response_ids:
-                return
-            state.response_ids.append(rid)
-            if len(state.response_ids) > RECENT_RESPONSES:
-                del state.response_ids[0]
+        if isinstance(rid, str) and rid and state.seen_response(rid):
+            return
         usage = usage_vector(payload.get("usage"))
         if usage is None or when is None:
             if state.record_pending == 1:
@@ -533,6 +670,7 @@ class Parser:
 
     def _token_count(self, obj: dict[str, Any], payload: dict[str, Any], when: When | None) -> None:
         state = self.state
+        state.fold()
         covered, state.record_pending = bool(state.record_pending), 0
         info = payload.get("info")
         if info is None:
@@ -565,11 +703,9 @@ class Parser:
 
     def _total_delta(self, total: list[int], last: list[int] | None) -> list[int] | None:
         state = self.state
-        if total in state.recent:
+        state.fold()
+        if state.seen_total(total):
             return None  # re-emitted (also: alternating repeats)
-        state.recent.append(total)
-        if len(state.recent) > RECENT_TOTALS:
-            del state.recent[0]
         mark = state.watermark
         if mark is None:
             state.watermark = total
