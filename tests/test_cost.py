@@ -470,12 +470,71 @@ def test_a_scan_shared_with_a_second_process_matches_truth(tmp_path, store, monk
     monkeypatch.setattr(worker, "Child", CountedChild)
     truth = generate(tmp_path / "home", seed=5)
     summary = scan([tmp_path / "home"], store)
-    assert len(children) == 1 and children[0].indexes  # it really read some of the files
+    assert len(children) == 1 and children[0].sent  # it really read some of the files
     assert children[0].proc.returncode == 0
     assert cells(summary) == truth_cells(truth)
     assert summary.range.responses == truth["grand_total"]["responses"]
     again = scan([tmp_path / "home"], store)  # what the child parsed was cached like the rest
     assert again.scan.bytes_read == 0 and cells(again) == cells(summary)
+
+
+def test_a_second_process_that_dies_mid_scan_leaves_its_files_to_this_one(
+    tmp_path, store, monkeypatch
+):
+    from codexbar.cost import worker
+
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(worker.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(worker, "BATCH_FILES", 2)
+    killed = []
+
+    class DyingChild(worker.Child):
+        def pump(self, block=False):
+            super().pump(block)
+            if self.inbox and not killed:  # its first answers are in: it dies with more to do
+                killed.append(self.proc.pid)
+                self.proc.kill()
+
+    monkeypatch.setattr(worker, "Child", DyingChild)
+    truth = generate(tmp_path / "home", seed=11)
+    summary = scan([tmp_path / "home"], store)
+    assert killed
+    assert cells(summary) == truth_cells(truth)
+    assert summary.range.responses == truth["grand_total"]["responses"]
+
+
+def test_files_not_in_memory_are_read_ahead_and_cached_ones_are_not(tmp_path, store, monkeypatch):
+    """Asking the kernel to read ahead costs two system calls a file: done only once a file is
+    found not to be in the page cache (here: evicted with POSIX_FADV_DONTNEED)."""
+    from codexbar.cost import files
+
+    if not hasattr(os, "RWF_NOWAIT") or not hasattr(os, "posix_fadvise"):
+        pytest.skip("needs Linux's RWF_NOWAIT and posix_fadvise")
+    asked: list[str] = []
+    real = files.prefetch
+    monkeypatch.setattr(
+        files, "prefetch", lambda item, at: asked.append(item.path) or real(item, at)
+    )
+    home = tmp_path / "home"
+
+    def sessions(names: range) -> list[Path]:
+        return [
+            write(home, "2026-11-20", f"s{n}", [token_count("2026-11-20T10:00:00.000Z", usage(10))])
+            for n in names
+        ]
+
+    sessions(range(3))
+    assert scan([home], store).range.total_tokens == 30
+    assert asked == []  # just written: in memory
+    for path in sessions(range(3, 9)):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # only clean pages can be dropped
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    assert scan([home], store).range.total_tokens == 90
+    assert asked, "no file was read ahead although none was in memory"
 
 
 def test_repeated_scans_see_new_files_and_appends_in_folders_listed_before(tmp_path, store):
@@ -569,11 +628,11 @@ def test_figures_of_a_run_overtaken_by_another_process_are_not_reused(tmp_path, 
 
     home = tmp_path / "home"
     path = write(home, "2026-11-21", "s", [token_count("2026-11-21T10:00:00.000Z", usage(10))])
-    real_save = cache_module.CostCache.save
+    real_finish = cache_module.CacheWriter.finish
     overtaken = []
 
-    def save_then_overtaken(self, updates, gone):
-        real_save(self, updates, gone)
+    def save_then_overtaken(self, gone=()):
+        real_finish(self, gone)
         if not overtaken:
             overtaken.append(True)
             with path.open("a") as handle:
@@ -584,7 +643,7 @@ def test_figures_of_a_run_overtaken_by_another_process_are_not_reused(tmp_path, 
             finally:
                 other.close()
 
-    monkeypatch.setattr(cache_module.CostCache, "save", save_then_overtaken)
+    monkeypatch.setattr(cache_module.CacheWriter, "finish", save_then_overtaken)
     first = Store(tmp_path / "cost.sqlite3")
     try:
         assert scan([home], first).range.total_tokens == 10  # A: what it read

@@ -152,7 +152,7 @@ class CostCache:
         except apsw.Error as error:
             self._unusable(error)
 
-    def _write(self, work, busy_ms: int | None = None) -> None:
+    def _write_begin(self, busy_ms: int | None = SAVE_BUSY_MS) -> None:
         db = self.db
         if busy_ms is not None:
             db.set_busy_timeout(busy_ms)
@@ -161,6 +161,10 @@ class CostCache:
         finally:
             if busy_ms is not None:
                 db.set_busy_timeout(BUSY_TIMEOUT_MS)
+
+    def _write(self, work, busy_ms: int | None = None) -> None:
+        db = self.db
+        self._write_begin(busy_ms)
         try:
             work(db)
             db.execute("COMMIT")
@@ -299,84 +303,153 @@ class CostCache:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def save(
-        self,
-        updates: Iterable[tuple[str, CachedFile, FileState]],
-        gone: Iterable[str],
-    ) -> None:
-        """Replace the rows of the files given. On failure the cache keeps its old contents and
-        `saved` is False, with a warning in words."""
-        if not self.usable:
+    def writer(self, stored: set[str] | frozenset[str] = frozenset()) -> CacheWriter:
+        """The write of one scan; `stored` are the paths that may already have rows."""
+        return CacheWriter(self, stored)
+
+    def _saved(self, generation: str, gone: list[str], files: dict[str, CachedFile]) -> None:
+        self.written = generation
+        memo = getattr(self.store, "_cost_files", None)
+        if memo is not None and memo[0] == self.tz:  # our own commit: data_version stays
+            for path in gone:
+                memo[2].pop(path, None)
+            memo[2].update(files)
+
+    def _not_saved(self, error: apsw.Error) -> None:
+        self._forget_files()
+        self.saved = False
+        if isinstance(error, apsw.SQLError):
+            # A table someone dropped: build the tables again; the next scan fills them.
+            self.rebuild(str(error))
             return
-        updates = list(updates)
+        self._warn(
+            "was not updated",
+            error,
+            "the figures shown are complete but were not cached, so the next run reads "
+            "those files again",
+        )
+
+
+class CacheWriter:
+    """One scan's write: the rows of the files read are added as the scan goes, in one
+    `BEGIN IMMEDIATE` transaction committed by `finish` — so a big scan writes while its second
+    process still reads, and other readers see the whole scan or none of it. Each file's rows
+    are replaced whole. A write that fails rolls back: the cache keeps its old contents, the
+    figures just computed are still shown, with a warning in words."""
+
+    FLUSH_FILES = 256  # files buffered per batch of statements
+
+    def __init__(self, cache: CostCache, stored: set[str] | frozenset[str]) -> None:
+        self.cache = cache
+        self.stored = stored
+        self.pending: list[tuple[str, CachedFile, FileState]] = []
+        self.files: dict[str, CachedFile] = {}
+        self.open = False
+        self.failed = not cache.usable
+
+    def add(self, path: str, meta: CachedFile, state: FileState) -> None:
+        if self.failed:
+            return
+        self.pending.append((path, meta, state))
+        if len(self.pending) >= self.FLUSH_FILES:
+            self._flush()
+
+    def finish(self, gone: Iterable[str] = ()) -> None:
+        """Write what is left and commit (nothing at all when nothing changed)."""
         gone = list(gone)
-        tz = self.tz
+        if self.failed or not (self.pending or gone or self.open):
+            return
+        tz = self.cache.tz
 
         def work(db: apsw.Connection) -> None:
-            # Three statements for the whole scan, not three per file: a cold scan of 8,000
-            # files spent a tenth of its time in per-file calls.
-            replaced = [(path, tz) for path in gone] + [(path, tz) for path, _, _ in updates]
-            db.executemany("DELETE FROM cost_rows WHERE path = ? AND tz = ?", replaced)
-            db.executemany(
-                "DELETE FROM cost_files WHERE path = ? AND tz = ?", [(p, tz) for p in gone]
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
-                "session_id, project, last_event_ms, fingerprint, state) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (  # generators: a cold scan's rows are never all in memory at once
-                    (
-                        path,
-                        tz,
-                        meta.dev,
-                        meta.ino,
-                        meta.size,
-                        meta.mtime_ns,
-                        state.session_id,
-                        state.project,
-                        state.last_event_ms,
-                        meta.fingerprint,
-                        state.to_json(),
-                    )
-                    for path, meta, state in updates
-                ),
-            )
-            db.executemany(
-                "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
-                "input, cached, cache_write, output, reasoning, responses) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    (path, tz, *key, *values)
-                    for path, _, state in updates
-                    for key, values in state.buckets.items()
-                ),
-            )
-            written.append(_new_generation(db))
+            keys = [(path, tz) for path in gone]
+            db.executemany("DELETE FROM cost_rows WHERE path = ? AND tz = ?", keys)
+            db.executemany("DELETE FROM cost_files WHERE path = ? AND tz = ?", keys)
+            generation.append(_new_generation(db))
+            db.execute("COMMIT")
 
-        written: list[str] = []
+        generation: list[str] = []
+        if self._flush() and self._run(work):
+            self.open = False
+            self.cache._saved(generation[0], gone, self.files)
+
+    def _flush(self) -> bool:
+        if self.failed:
+            return False
+        if not self.open:
+            try:
+                self.cache._write_begin()
+            except apsw.Error as error:
+                self._fail(error)
+                return False
+            self.open = True
+        batch, self.pending = self.pending, []
+        return self._run(lambda db: _write_files(db, self.cache.tz, batch, self.stored, self.files))
+
+    def _run(self, work) -> bool:
         try:
-            self._write(work, busy_ms=SAVE_BUSY_MS)
-            self.written = written[-1]
-            memo = getattr(self.store, "_cost_files", None)
-            if memo is not None and memo[0] == tz:  # our own commit: data_version stays
-                for path in gone:
-                    memo[2].pop(path, None)
-                for path, meta, _state in updates:
-                    memo[2][path] = meta
-        except apsw.SQLError as error:
-            self._forget_files()
-            # A table someone dropped: build the tables again; the next scan fills them.
-            self.saved = False
-            self.rebuild(str(error))
+            work(self.cache.db)
         except apsw.Error as error:
-            self._forget_files()
-            self.saved = False
-            self._warn(
-                "was not updated",
-                error,
-                "the figures shown are complete but were not cached, so the next run reads "
-                "those files again",
+            self._fail(error)
+            return False
+        return True
+
+    def _fail(self, error: apsw.Error) -> None:
+        db = self.cache.db
+        # SQLite may have rolled back already (a full disk does)
+        if self.open and db.in_transaction:
+            with contextlib.suppress(apsw.Error):
+                db.execute("ROLLBACK")
+        self.open, self.failed, self.pending = False, True, []
+        self.cache._not_saved(error)
+
+
+def _write_files(
+    db: apsw.Connection,
+    tz: str,
+    batch: list[tuple[str, CachedFile, FileState]],
+    stored: set[str],
+    files: dict[str, CachedFile],
+) -> None:
+    # A few statements per batch of files, not a few per file: a cold scan of 8,000 files spent
+    # a tenth of its time in per-file calls. Only files that had rows need their rows deleted.
+    db.executemany(
+        "DELETE FROM cost_rows WHERE path = ? AND tz = ?",
+        [(path, tz) for path, _, _ in batch if path in stored],
+    )
+    db.executemany(
+        "INSERT OR REPLACE INTO cost_files(path, tz, dev, ino, size, mtime_ns, "
+        "session_id, project, last_event_ms, fingerprint, state) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                path,
+                tz,
+                meta.dev,
+                meta.ino,
+                meta.size,
+                meta.mtime_ns,
+                state.session_id,
+                state.project,
+                state.last_event_ms,
+                meta.fingerprint,
+                state.to_json(),
             )
+            for path, meta, state in batch
+        ],
+    )
+    db.executemany(
+        "INSERT INTO cost_rows(path, tz, day, hour, utc_day, model, effort, long, "
+        "input, cached, cache_write, output, reasoning, responses) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (path, tz, *key, *values)
+            for path, _, state in batch
+            for key, values in state.buckets.items()
+        ],
+    )
+    for path, meta, _ in batch:
+        files[path] = meta
 
 
 def _listing_index(db: apsw.Connection) -> None:
