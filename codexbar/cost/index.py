@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from codexbar.cost.cache import CachedFile, CostCache
+from codexbar.cost.changes import store_watcher
 from codexbar.cost.discovery import Found, discover
 from codexbar.cost.scanner import DayResolver, FileState, scan_stream
 
@@ -252,7 +253,7 @@ def refresh(
     started = time.perf_counter()
     known = cache.files()
     since_ms = range_start_ms(since)
-    found = discover(homes, since_ms, until, known)
+    found = discover(homes, since_ms, until, known, store_watcher(cache.store))
     result = Indexed(problems=list(found.problems))
     result.stats.files_listed = len(found.listed)
     if force:
