@@ -12,12 +12,12 @@ import os
 import random
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
-from codexbar.cost import changes, cost_summary, discovery
+from codexbar.cost import changes, cost_summary
 from codexbar.cost.changes import FolderWatcher
 from codexbar.cost.discovery import discover
 from codexbar.store import Store
@@ -289,18 +289,15 @@ def test_one_refresh_never_watches_and_closing_the_store_ends_the_watch(tmp_path
 @linux_only
 def test_a_home_replaced_by_a_symlink_to_another_folder(tmp_path, store):
     first, second, home = tmp_path / "first", tmp_path / "second", tmp_path / "home"
-    session(first, "2026-11-20", "a", 10, 1)
-    session(second, "2026-11-20", "b", 40, 4)
+    session(first, "2026-11-20", "s", 10, 1)
+    copy = session(second, "2026-11-20", "s", 40, 4)  # the same names, other files
     home.symlink_to(first)
     for _ in range(3):
         assert week([home], store) == 11
     home.unlink()
     home.symlink_to(second)  # no event in any folder watched
     assert week([home], store) == 44
-    append(
-        second / "sessions/2026/11/20/rollout-2026-11-20T10-00-00-b.jsonl",
-        token_count("2026-11-20T10:00:00.000Z", usage(50, 0, 5)),
-    )
+    append(copy, token_count("2026-11-20T10:00:00.000Z", usage(50, 0, 5)))
     assert week([home], store) == 55
 
 
@@ -403,15 +400,19 @@ def test_a_folder_on_a_network_file_system_is_stat_ed_every_time(
 
 @linux_only
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_discovery_with_a_watcher_equals_a_full_stat_pass_after_any_change(tmp_path, seed):
+def test_discovery_with_a_watcher_equals_a_full_stat_pass_after_any_change(
+    tmp_path, seed, rollout_stats
+):
     """The invariant of discover(): whatever happens to the files, what it finds with a
     watcher (most folders' stats remembered) is exactly what a full stat pass finds."""
     rng = random.Random(seed)
     homes = [tmp_path / "one", tmp_path / "two"]
+    outside = tmp_path / "outside"  # where links lead: no watch there
+    outside.mkdir()
     days = ["2026-11-18", "2026-11-19", "2026-11-20", "2026-10-01"]
-    since_ms = int(datetime(2026, 11, 14, tzinfo=UTC).timestamp() * 1000)
-    until = NOW.date()
+    week_start = int(datetime(2026, 11, 14, tzinfo=UTC).timestamp() * 1000)
     made: list[Path] = []
+    aliases: list[Path] = []  # other names of files in the homes
     cached: dict = {}
 
     def folder() -> Path:
@@ -436,7 +437,7 @@ def test_discovery_with_a_watcher_equals_a_full_stat_pass_after_any_change(tmp_p
 
     def change() -> None:
         path = some_file()
-        kind = rng.randrange(10)
+        kind = rng.randrange(13)
         if path is None or kind == 0:
             new_file()
         elif kind == 1:
@@ -456,7 +457,7 @@ def test_discovery_with_a_watcher_equals_a_full_stat_pass_after_any_change(tmp_p
             spare.replace(path)
         elif kind == 6:  # the cache learns a file as it is now, with an old or a new last event
             st = os.stat(path)
-            last = rng.choice([None, since_ms - 1, since_ms + 1])
+            last = rng.choice([None, week_start - 1, week_start + 1])
             cached[str(path)] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, None, None, last)
         elif kind == 7:  # something that is not a regular file, under a rollout name
             odd = path.with_name(f"rollout-2026-11-20T10-00-00-fifo{rng.randrange(10**6)}.jsonl")
@@ -465,22 +466,41 @@ def test_discovery_with_a_watcher_equals_a_full_stat_pass_after_any_change(tmp_p
             for entry in path.parent.iterdir():
                 entry.unlink()
             path.parent.rmdir()  # a day folder deleted
-        else:
+        elif kind == 9:
             path.chmod(0o600 if rng.random() < 0.5 else 0o644)
+        elif kind == 10:  # a hard link elsewhere: writes through it are events out there
+            alias = outside / f"hard-{rng.randrange(10**6)}"
+            os.link(path, alias)
+            aliases.append(alias)
+        elif kind == 11:  # a rollout name that is a symbolic link to a file out there
+            target = outside / f"target-{rng.randrange(10**6)}"
+            target.write_text("{}\n")
+            link = path.with_name(f"rollout-2026-11-20T10-00-00-link{rng.randrange(10**6)}.jsonl")
+            link.symlink_to(target)
+            aliases.append(target)
+        elif aliases:
+            append(rng.choice(aliases), "{}")  # written through another name
 
     watcher = FolderWatcher()
+    watched_stats = full_stats = 0
     try:
         for _ in range(6):
             new_file()
-        for _step in range(120):
+        for _step in range(150):
+            # the tray's week, another range (the dashboard), or everything
+            since_ms = rng.choice([week_start, week_start, None])
+            until = rng.choice([NOW.date(), NOW.date(), date(2026, 11, 18), None])
+            rollout_stats.clear()
             with_watcher = discover(homes, since_ms, until, cached, watcher)
+            watched_stats += len(rollout_stats)
+            rollout_stats.clear()
             full_pass = discover(homes, since_ms, until, cached)
+            full_stats += len(rollout_stats)
             assert with_watcher.files == full_pass.files
             assert with_watcher.listed == full_pass.listed
             assert with_watcher.problems == full_pass.problems
             for _ in range(rng.randrange(3)):
                 change()
-        remembered = [m for m in discovery._file_stats.values() if m.watcher == watcher.serial]
-        assert remembered  # the saving did happen along the way
+        assert watched_stats < full_stats  # remembered stats were used along the way
     finally:
         watcher.close()

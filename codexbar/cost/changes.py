@@ -139,6 +139,9 @@ class FolderWatcher:
     def __init__(self) -> None:
         self.serial = next(_serials)  # tells apart what was remembered under another watcher
         self._lock = threading.Lock()
+        # Held by a discovery pass from its question to its last stat, so that two threads'
+        # passes never remember stats that the other's question already found changed.
+        self.pass_lock = threading.Lock()
         self._libc = _libc()
         self._fd: int | None = None
         self._wd_of: dict[str, int] = {}  # folder path -> its watch

@@ -243,6 +243,19 @@ def discover(
     to (the same descriptor), no event arrived for the folder since (an event drops them), and
     it lists the same files; a folder holding a link (hard or symbolic), one on a network
     file system and one whose stats could not all be taken are stat'ed on every pass."""
+    if watcher is None:
+        return _discover(homes, since_ms, until, cached, None)
+    with watcher.pass_lock:  # another pass draining events meanwhile would make these stale
+        return _discover(homes, since_ms, until, cached, watcher)
+
+
+def _discover(
+    homes: list[Path],
+    since_ms: int | None,
+    until: date | None,
+    cached: Mapping[str, CachedFile] | None,
+    watcher: FolderWatcher | None,
+) -> Discovery:
     latest = until + START_PAD if until else None
     result = Discovery()
     if watcher is not None:
