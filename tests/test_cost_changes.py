@@ -67,8 +67,8 @@ def week(homes: list[Path], store: Store) -> int:
     return summary.range.total_tokens
 
 
-def session(home: Path, day: str, sid: str, inp: int, out: int, hour: str = "09") -> Path:
-    ts = f"{day}T{hour}:00:00.000Z"
+def session(home: Path, day: str, sid: str, inp: int, out: int) -> Path:
+    ts = f"{day}T09:00:00.000Z"
     return write(
         home, day, sid, [meta(ts, sid), turn(ts, "gpt-5.5"), token_count(ts, usage(inp, 0, out))]
     )
