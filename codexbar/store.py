@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apsw
 
@@ -22,6 +22,9 @@ from codexbar import history, paths
 from codexbar.codec import snapshot_from_dict, snapshot_to_dict
 from codexbar.models import UsageSnapshot
 from codexbar.safe_files import describe
+
+if TYPE_CHECKING:
+    from codexbar.cost.changes import FolderWatcher
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +169,8 @@ class Store:
         self._marker: Path | None = None
         self._force_check = check_integrity
         self._cost_files: tuple | None = None  # codexbar/cost/cache.py's per-connection memo
+        self._cost_refreshes = 0  # codexbar/cost/changes.py: its watcher comes on the second
+        self._cost_watcher: FolderWatcher | None = None
         self.db = self._open()
 
     @classmethod
@@ -177,6 +182,8 @@ class Store:
         store._marker = None
         store._force_check = False
         store._cost_files = None
+        store._cost_refreshes = 0
+        store._cost_watcher = None
         db = apsw.Connection(":memory:")
         cls._migrate(db)
         store.db = db
@@ -281,6 +288,8 @@ class Store:
             yield self.db
 
     def close(self) -> None:
+        if self._cost_watcher is not None:
+            self._cost_watcher.close()  # its inotify descriptor
         self.db.close()
         if self._marker is not None:
             self._marker.unlink(missing_ok=True)

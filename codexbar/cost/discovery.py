@@ -9,6 +9,9 @@ date still bounds the other end, since a session has no events before it started
 
 A `.jsonl.zst` (Codex's cold compression) is read unless the plain `.jsonl` of the same name
 exists. Anything that is not a regular file (a FIFO, a device) is skipped without being opened.
+
+A long-running process passes a `FolderWatcher` (codexbar/cost/changes.py): the files of a folder
+it vouches for are not stat'ed again, their stats of the last pass are used.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from codexbar.cost.cache import CachedFile
+    from codexbar.cost.changes import FolderWatcher
 
 NAME_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 SUFFIXES = (".jsonl", ".jsonl.zst")
@@ -80,6 +84,7 @@ class _Listing(NamedTuple):
     paths: tuple[str, ...]  # their paths (kept: a string's hash is computed once)
     zst: bool  # whether any of them is compressed
     folders: tuple[str, ...]  # sub-folder names (not hidden)
+    links: bool  # whether any of the files is a symbolic link
 
 
 # Folder listings of this process (the tray scans the same homes every few minutes). A folder's
@@ -113,11 +118,17 @@ def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None
                 return memo
             listed_at = time.time_ns()
     files, folders = [], []
+    links = False
     reported = len(problems)
     for entry in _scandir(folder, problems):
         name = entry.name
         if name.endswith(SUFFIXES):
             files.append(name)
+            if not links:
+                try:
+                    links = entry.is_symlink()
+                except OSError:
+                    links = True  # cannot tell: treat it as one
         elif subfolders and not name.startswith("."):
             try:
                 if entry.is_dir():
@@ -127,7 +138,7 @@ def _list(folder: str, subfolders: bool, problems: list[str]) -> _Listing | None
     prefix = os.path.join(folder, "")
     paths = tuple([prefix + name for name in files])
     zst = any(name.endswith(".zst") for name in files)
-    listing = _Listing(key or (0, 0, 0), tuple(files), paths, zst, tuple(folders))
+    listing = _Listing(key or (0, 0, 0), tuple(files), paths, zst, tuple(folders), links)
     # Not a listing that failed: its problem is to be reported again next time.
     if key is not None and listed_at - key[2] > SETTLED_NS and len(problems) == reported:
         if len(_listings) >= MAX_LISTINGS:
@@ -158,11 +169,14 @@ def _too_late(parts: tuple[str, ...], latest: date | None) -> bool:
     return folder is not None and folder > latest
 
 
-def _walk(root: str, latest: date | None, problems: list[str]):
-    """(folder parts below `root`, listing) of every folder under `root` that holds files."""
+def _walk(root: str, latest: date | None, problems: list[str], watcher: FolderWatcher | None):
+    """(folder, its parts below `root`, listing, watch) of every folder under `root` that holds
+    files; the watch is the watcher's descriptor (None: not vouched for, or no watcher)."""
     stack: list[tuple[str, tuple[str, ...]]] = [(root, ())]
     while stack:
         folder, parts = stack.pop()
+        # Watched before it is listed: whatever is written into it after the listing is an event.
+        wd = watcher.watch(folder) if watcher is not None else None
         listing = _list(folder, len(parts) < MAX_DEPTH, problems)
         if listing is None:
             continue
@@ -171,7 +185,42 @@ def _walk(root: str, latest: date | None, problems: list[str]):
             if not _too_late(below, latest):
                 stack.append((os.path.join(folder, name), below))
         if listing.files:
-            yield parts, listing
+            yield folder, parts, listing, wd
+
+
+class _FolderStats(NamedTuple):
+    watcher: int  # the serial of the watcher that vouches for the folder
+    wd: int  # the folder's watch, in place before these stats were taken
+    paths: tuple[str, ...]  # the files listed then, in the order of `found`
+    # Per listed file: a Found (a regular file), its st_mode (anything else), None (not stat'ed).
+    found: list[Found | int | None]
+
+
+# The per-file stats of this process, per folder, kept only while a watcher vouches that nothing
+# happened in the folder since they were taken; an event on it drops them.
+_file_stats: dict[str, _FolderStats] = {}
+
+
+def _remembered(
+    folder: str, listing: _Listing, wd: int | None, watcher: FolderWatcher | None
+) -> list[Found | int | None] | None:
+    """The list to take a folder's stats from and keep them in (None: stat, keep nothing)."""
+    if watcher is None or wd is None or listing.links:
+        return None  # a write through a link elsewhere is no event on this folder
+    memo = _file_stats.get(folder)
+    if (
+        memo is not None
+        and memo.watcher == watcher.serial
+        and memo.wd == wd  # watched without a break, and the path still leads to it
+        and memo.paths == listing.paths  # (a folder changed lately is listed on each pass)
+    ):
+        return memo.found
+    return [None] * len(listing.files)
+
+
+def _not_regular(path: str, mode: int, problems: list[str]) -> None:
+    if not stat.S_ISDIR(mode):
+        problems.append(f"{path} is not a regular file (a pipe or a device)")
 
 
 def discover(
@@ -179,34 +228,66 @@ def discover(
     since_ms: int | None,
     until: date | None,
     cached: Mapping[str, CachedFile] | None = None,
+    watcher: FolderWatcher | None = None,
 ) -> Discovery:
     """Files that may hold events at or after `since_ms` (epoch ms; None: any) and on or before
     the local day `until` (None: any).
 
     A file belongs when it changed since the range began (its mtime), unless the cache saw it
     unchanged and knows its newest event is older; an unchanged file whose newest event is in
-    the range belongs whatever its mtime says."""
+    the range belongs whatever its mtime says.
+
+    With a `watcher` the result is identical to a full stat pass, in every case: a folder's
+    file stats of an earlier pass are used only when they were taken with its watch already in
+    place, that watch has been there since without a break and still is the one the path leads
+    to (the same descriptor), no event arrived for the folder since (an event drops them), and
+    it lists the same files; a folder holding a link (hard or symbolic), one on a network
+    file system and one whose stats could not all be taken are stat'ed on every pass."""
+    if watcher is None:
+        return _discover(homes, since_ms, until, cached, None)
+    with watcher.pass_lock:  # another pass draining events meanwhile would make these stale
+        return _discover(homes, since_ms, until, cached, watcher)
+
+
+def _discover(
+    homes: list[Path],
+    since_ms: int | None,
+    until: date | None,
+    cached: Mapping[str, CachedFile] | None,
+    watcher: FolderWatcher | None,
+) -> Discovery:
     latest = until + START_PAD if until else None
     result = Discovery()
-    folders: list[tuple[_Listing, bool, date | None]] = []
+    if watcher is not None:
+        changes = watcher.changed()
+        if changes is None:
+            _file_stats.clear()  # do not know what changed: nothing remembered is trusted
+        else:
+            for folder in changes:
+                _file_stats.pop(folder, None)
+    folders: list[tuple[str, _Listing, bool, date | None, int | None]] = []
     for home in homes:
         sessions = os.path.join(home, "sessions")
-        for parts, listing in _walk(sessions, latest, result.problems):
-            folders.append((listing, False, _folder_date(parts)))
-        archived = _list(os.path.join(home, "archived_sessions"), False, result.problems)
+        for path, parts, listing, wd in _walk(sessions, latest, result.problems, watcher):
+            folders.append((path, listing, False, _folder_date(parts), wd))
+        path = os.path.join(home, "archived_sessions")
+        wd = watcher.watch(path) if watcher is not None else None
+        archived = _list(path, False, result.problems)
         if archived is not None and archived.files:
-            folders.append((archived, True, None))
+            folders.append((path, archived, True, None, wd))
     get = (cached or {}).get
     listed, problems, files = result.listed, result.problems, result.files
     add, regular, stat_of = listed.add, stat.S_IFREG, os.stat
-    for listing, archived, folder in folders:
+    for where, listing, archived, folder, wd in folders:
         names: set[str] | None = None  # built only for a folder that holds a .zst
         # A dated folder after the range was never walked; other files carry their own date.
         by_name = latest is not None and folder is None
         if not by_name:
             listed.update(listing.paths)
         zst = listing.zst
-        for name, path in zip(listing.files, listing.paths, strict=True):
+        remembered = _remembered(where, listing, wd, watcher)
+        complete = True  # every file asked for was stat'ed: what was found may be kept
+        for number, (name, path) in enumerate(zip(listing.files, listing.paths, strict=True)):
             if by_name:
                 if (_name_date(name) or latest) > latest:  # type: ignore[operator]
                     continue  # started after the range
@@ -217,31 +298,53 @@ def discover(
                     names = set(listing.files)
                 if name[:-4] in names:
                     continue  # the plain file wins: Codex decompressed it to append again
-            try:
-                st = stat_of(path)  # the one stat a file costs
-            except FileNotFoundError:
-                continue  # deleted between listing and stat
-            except OSError as error:
-                problems.append(f"{path}: {error.strerror or error}; skipped")
+            known_stat = None if remembered is None else remembered[number]
+            if known_stat is None:
+                try:
+                    st = stat_of(path)  # the one stat a file costs
+                except FileNotFoundError:
+                    complete = False
+                    continue  # deleted between listing and stat
+                except OSError as error:
+                    problems.append(f"{path}: {error.strerror or error}; skipped")
+                    complete = False
+                    continue
+                if st.st_nlink > 1:
+                    complete = False  # a write through its other name is no event here
+                if st.st_mode & 0o170000 != regular:
+                    if remembered is not None:
+                        remembered[number] = st.st_mode
+                    _not_regular(path, st.st_mode, problems)
+                    continue
+                dev, ino, size, mtime = st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+                if remembered is not None:
+                    known_stat = Found(path, dev, ino, size, mtime, archived, compressed)
+                    remembered[number] = known_stat
+            elif type(known_stat) is int:
+                _not_regular(path, known_stat, problems)
                 continue
-            if st.st_mode & 0o170000 != regular:
-                if not stat.S_ISDIR(st.st_mode):
-                    problems.append(f"{path} is not a regular file (a pipe or a device)")
-                continue
-            mtime = st.st_mtime_ns
+            else:
+                _, dev, ino, size, mtime, _, _ = known_stat
             if since_ms is not None:
                 known = get(path)
                 # (dev, ino, size, mtime_ns, ..., last_event_ms): unchanged since it was parsed?
                 if (
                     known is not None
                     and known[3] == mtime
-                    and known[2] == st.st_size
-                    and known[1] == st.st_ino
-                    and known[0] == st.st_dev
+                    and known[2] == size
+                    and known[1] == ino
+                    and known[0] == dev
                 ):
                     if known[6] is None or known[6] < since_ms:
                         continue  # unchanged, and all its events are older than the range
                 elif mtime // 1_000_000 < since_ms:
                     continue  # nothing written since the range began
-            files.append(Found(path, st.st_dev, st.st_ino, st.st_size, mtime, archived, compressed))
+            files.append(known_stat or Found(path, dev, ino, size, mtime, archived, compressed))
+        if remembered is not None:
+            if complete:
+                if len(_file_stats) >= MAX_LISTINGS:
+                    _file_stats.clear()
+                _file_stats[where] = _FolderStats(watcher.serial, wd, listing.paths, remembered)
+            else:
+                _file_stats.pop(where, None)
     return result

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from codexbar.cost.cache import CachedFile, CostCache
+from codexbar.cost.changes import store_watcher
 from codexbar.cost.discovery import Found, discover
 from codexbar.cost.files import Job, Outcome, fingerprint, scan_in_order
 from codexbar.cost.scanner import FileState
@@ -107,7 +108,7 @@ def refresh(
     known = cache.files()
     stored = set(known)  # the files that have rows to replace, even when forced
     since_ms = range_start_ms(since)
-    found = discover(homes, since_ms, until, known)
+    found = discover(homes, since_ms, until, known, store_watcher(cache.store))
     result = Indexed(problems=list(found.problems))
     result.stats.files_listed = len(found.listed)
     if force:
