@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 FIELDS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens")
@@ -60,3 +61,13 @@ def write(home: Path, day: str, sid: str, lines: list[str], archived: bool = Fal
     path = folder / name
     path.write_text("".join(x + "\n" for x in lines))
     return path
+
+
+def inotify_descriptors() -> int:
+    count = 0
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify"
+        except OSError:
+            continue  # the descriptor listdir itself used
+    return count

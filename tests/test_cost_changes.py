@@ -21,7 +21,7 @@ from codexbar.cost import changes, cost_summary
 from codexbar.cost.changes import FolderWatcher
 from codexbar.cost.discovery import discover
 from codexbar.store import Store
-from tests.cost_helpers import meta, token_count, turn, usage, write
+from tests.cost_helpers import inotify_descriptors, meta, token_count, turn, usage, write
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 LONG_AGO = datetime(2026, 10, 1, 10, 5, tzinfo=UTC).timestamp()
@@ -77,16 +77,6 @@ def session(home: Path, day: str, sid: str, inp: int, out: int) -> Path:
 def append(path: Path, *lines: str) -> None:
     with path.open("a") as handle:
         handle.write("".join(line + "\n" for line in lines))
-
-
-def inotify_descriptors() -> int:
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            count += os.readlink(f"/proc/self/fd/{name}") == "anon_inode:inotify"
-        except OSError:
-            continue  # the descriptor listdir itself used
-    return count
 
 
 def tree(home: Path) -> set[str]:

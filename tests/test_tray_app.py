@@ -11,6 +11,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from codexbar.tray.app import TrayApp, real_cost_view
 from codexbar.tray.menu import Action, CostFigures, CostView
 from codexbar.tray.single_instance import InstanceLock, ask_running_instance
 from tests.conftest import FIXTURES, SECRET_VALUES, point_home_at, write_fresh_auth
+from tests.cost_helpers import inotify_descriptors
 from tests.fake_backend import Reply
 from tests.tray_helpers import RecordingTray, fresh_wham, reading
 
@@ -165,6 +167,34 @@ def test_real_cost_adapter_on_the_fixture_home(tmp_path):
 
     view = real_cost_view([FIXTURE_HOME], 30, Store(tmp_path / "db"))
     assert view.days == 30 and view.range.tokens >= view.today.tokens >= 0
+
+
+def test_the_trays_cost_scans_keep_one_connection_that_watches_the_logs(tmp_path, monkeypatch):
+    """From its second cost scan on, the tray watches the session folders (no stat of every
+    rollout per refresh): its scans share one connection, closed when it quits; and an append
+    between scans is in the very next figures."""
+    from tests.cost_helpers import meta, token_count, usage, write
+
+    if not Path("/proc/self/fd").exists():
+        pytest.skip("needs /proc to count inotify descriptors")
+    home = tmp_path / "home"
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    at = f"{today}T00:00:01.000Z"
+    log = write(home, today, "s", [meta(at, "s"), token_count(at, usage(1000, 0, 10))])
+    monkeypatch.setenv("CODEX_HOME", str(home))
+    app, _tray = make(cost=real_cost_view)
+    before = inotify_descriptors()
+    tokens = []
+    for step in range(3):
+        app._scan_cost()
+        tokens.append(app.state.cost.range.tokens)
+        if step == 1:
+            with log.open("a") as handle:
+                handle.write(token_count(at, usage(2000, 0, 20)) + "\n")
+    assert tokens == [1010, 1010, 2020]
+    assert inotify_descriptors() == before + 1  # one watcher, on the kept connection
+    app.quit()
+    assert inotify_descriptors() == before
 
 
 def test_second_instance_asks_the_first_to_refresh():

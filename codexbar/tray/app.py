@@ -162,6 +162,8 @@ class TrayApp:
         )
         self.notifier = notifier or DesktopNotifier(autostart.icon_path(), fallback=tray.notify)
         self._cost_function = cost
+        self._cost_store: Store | None = None
+        self._cost_store_lock = threading.Lock()
         self.cost = Throttle(self._scan_cost) if cost is not None else None
         loop_args = {} if tick_seconds is None else {"tick_seconds": tick_seconds}
         self.loop = RefreshLoop(
@@ -223,6 +225,8 @@ class TrayApp:
                 child.kill()
         if self._watcher.is_alive() and self._watcher is not threading.current_thread():
             self._watcher.join(QUIT_TIMEOUT_SECONDS / 4)
+        if self.cost is None or not self.cost.running():
+            self._close_cost_store()  # else the scan closes it when it ends
         self.tray.stop()
 
     def threads_alive(self) -> list[str]:
@@ -398,17 +402,30 @@ class TrayApp:
     def _scan_cost(self) -> None:
         assert self._cost_function is not None
         days = self.app.settings.get("cost_days")
-        store = None
         try:
-            store = Store()  # its own connection: this runs on its own thread
-            view = self._cost_function(list(self.app.homes), days, store)
+            # Its own connection (scans run on their own thread, one at a time), kept from one
+            # scan to the next: from the second on it watches the session folders, so a
+            # refresh no longer stats every rollout (codexbar/cost/changes.py).
+            if self._cost_store is None:
+                self._cost_store = Store()
+            view = self._cost_function(list(self.app.homes), days, self._cost_store)
             self.update_state(cost=view, cost_error=None)
         except Exception as error:
             log.info("cost scan failed", exc_info=True)
             self.update_state(cost_error=f"could not read the session logs ({error})")
+            self._close_cost_store()  # the next scan starts from a new connection
         finally:
-            if store is not None:
+            if self.quitting:
+                self._close_cost_store()
+
+    def _close_cost_store(self) -> None:
+        with self._cost_store_lock:
+            store, self._cost_store = self._cost_store, None
+        if store is not None:
+            try:
                 store.close()
+            except Exception:
+                log.debug("closing the cost connection failed", exc_info=True)
 
     # -- settings ----------------------------------------------------------------------------
 

@@ -198,6 +198,10 @@ class Throttle:
         except Exception:
             log.exception("%s failed", self._name)
 
+    def running(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def join(self, timeout: float) -> None:
         thread = self._thread
         if thread is not None and thread.is_alive():
