@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-
-import platformdirs
 
 APP_NAME = "codexbar"
 
@@ -15,14 +14,28 @@ def _dir(env_var: str, default: str) -> Path:
     return Path(override).expanduser() if override else Path(default)
 
 
+def _platform_dir(xdg_var: str, xdg_default: str, kind: str) -> str:
+    """The XDG folder on Linux and the BSDs, as platformdirs gives it (an empty or relative
+    XDG variable is ignored); platformdirs itself elsewhere. Not imported on Linux: it costs
+    every command a tenth of its start-up."""
+    if sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        base = os.environ.get(xdg_var, "").strip()
+        if not os.path.isabs(base):
+            base = os.path.expanduser(xdg_default)
+        return os.path.join(base, APP_NAME)
+    import platformdirs
+
+    return getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False)
+
+
 def config_dir() -> Path:
     """`~/.config/codexbar` on Linux; `CODEXBAR_CONFIG_DIR` overrides it."""
-    return _dir("CODEXBAR_CONFIG_DIR", platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    return _dir("CODEXBAR_CONFIG_DIR", _platform_dir("XDG_CONFIG_HOME", "~/.config", "config"))
 
 
 def data_dir() -> Path:
     """`~/.local/share/codexbar` on Linux; `CODEXBAR_DATA_DIR` overrides it."""
-    return _dir("CODEXBAR_DATA_DIR", platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _dir("CODEXBAR_DATA_DIR", _platform_dir("XDG_DATA_HOME", "~/.local/share", "data"))
 
 
 def settings_path() -> Path:

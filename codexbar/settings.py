@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from codexbar import paths
 from codexbar.safe_files import UnreadableFile, read_text
+
+if TYPE_CHECKING:
+    import tomlkit
 
 # Our settings are a few hundred bytes; a file past this is not ours to parse.
 MAX_SETTINGS_BYTES = 1024 * 1024
@@ -266,6 +266,8 @@ def load(path: Path | None = None) -> Settings:
 def atomic_write_text(path: Path, text: str, mode: int = paths.PRIVATE_FILE_MODE) -> None:
     """Write `text` so that readers see either the old or the new file, never half of one."""
     paths.ensure_private_dir(path.parent)
+    import tempfile  # only when writing: it costs every command's start-up
+
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -282,6 +284,8 @@ def atomic_write_text(path: Path, text: str, mode: int = paths.PRIVATE_FILE_MODE
 def _edit_document(path: Path, change: Callable[[tomlkit.TOMLDocument], None]) -> None:
     """Apply `change` to the settings file. Anything that stops it is a SettingsError in words,
     and the file is then left exactly as it was."""
+    import tomlkit  # only when writing (it keeps the user's comments): a tenth of start-up
+
     try:
         text = _read_settings_text(path) or ""
     except UnreadableFile as error:
@@ -335,6 +339,8 @@ def save_values(values: dict[str, Any], path: Path | None = None) -> dict[str, A
             raise SettingsError(f"Invalid value for {key}: {error}.") from None
 
     def change(document: tomlkit.TOMLDocument) -> None:
+        import tomlkit
+
         for key, value in checked.items():
             *tables, name = key.split(".")
             node: Any = document

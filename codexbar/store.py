@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import apsw
 
-from codexbar import history, paths
-from codexbar.codec import snapshot_from_dict, snapshot_to_dict
-from codexbar.models import UsageSnapshot
+from codexbar import paths
 from codexbar.safe_files import describe
 
+# The readings' modules (history, codec, models) are imported where readings are handled: the
+# cost commands open this store too, and need none of them.
 if TYPE_CHECKING:
     from codexbar.cost.changes import FolderWatcher
+    from codexbar.models import UsageSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def _migration_cost_by_time(db: apsw.Connection) -> None:
 
 def _migration_history(db: apsw.Connection) -> None:
     """The compacted per-window history of readings (codexbar/history.py owns this table)."""
+    from codexbar import history
+
     db.execute(history.SCHEMA)
 
 
@@ -325,6 +328,9 @@ class Store:
 
     def save_snapshot(self, snapshot: UsageSnapshot, home: Path | None = None) -> None:
         """Keep a reading, with the Codex home it was read for (None: not known)."""
+        from codexbar import history
+        from codexbar.codec import snapshot_to_dict
+
         home_text = None if home is None else str(home)
         with self.db:
             self.db.execute(
@@ -379,6 +385,8 @@ class Store:
     def _decode(data: Any) -> UsageSnapshot | None:
         """A stored reading, or None for a row that is not one (damaged, or hand-edited): one
         bad row costs that reading, never the app."""
+        from codexbar.codec import snapshot_from_dict
+
         try:
             return snapshot_from_dict(json.loads(data))
         except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError):

@@ -97,7 +97,6 @@ def hang(account: Account) -> None:
     account.backend.routes[USAGE_PATH] = Reply(200, {}, delay=HANG_SECONDS)
 
 
-
 # -- codexbar usage -------------------------------------------------------------------------------
 
 

@@ -47,6 +47,36 @@ def test_the_cost_command_imports_neither_the_engine_nor_the_network():
     assert not {"codexbar.engine", "codexbar.sources", "httpx"} & modules
 
 
+def test_a_cost_run_imports_nothing_it_does_not_use(tmp_path, monkeypatch):
+    """A warm `cost` run is mostly start-up: the settings writer (tomlkit), the readings'
+    modules, platformdirs (Linux has XDG) and importlib.resources were a third of it."""
+    monkeypatch.setenv("CODEXBAR_DATA_DIR", str(tmp_path / "data"))
+    loaded_after("cost", "--json", f"--home={tmp_path / 'home'}")  # creates the database
+    modules = loaded_after("cost", "--json", f"--home={tmp_path / 'home'}")
+    assert "codexbar.cost.summary" in modules
+    unused = {"tomlkit", "codexbar.history", "codexbar.codec", "importlib.resources", "tempfile"}
+    if sys.platform.startswith("linux"):
+        unused.add("platformdirs")
+    assert not unused & modules
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"XDG_CONFIG_HOME": "/x/config", "XDG_DATA_HOME": "/x/data"}, {"XDG_DATA_HOME": " "}],
+)
+def test_codexbars_folders_are_where_platformdirs_puts_them(env, monkeypatch):
+    import platformdirs
+
+    from codexbar import paths
+
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "CODEXBAR_CONFIG_DIR", "CODEXBAR_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert str(paths.config_dir()) == platformdirs.user_config_dir("codexbar", appauthor=False)
+    assert str(paths.data_dir()) == platformdirs.user_data_dir("codexbar", appauthor=False)
+
+
 def test_one_named_source_imports_only_that_source(tmp_path):
     """`usage --source logs` needs neither the HTTP stack nor the terminal emulator of the
     other sources; Auto still walks (and imports) them all."""

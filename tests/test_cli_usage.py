@@ -22,7 +22,6 @@ from tests.tray_helpers import fresh_wham
 USAGE_PATH = "/backend-api/wham/usage"
 
 
-
 def test_logs_source_on_the_fixture_home_as_json():
     result = run("usage", "--source", "logs", "--home", str(FIXTURE_HOME), "--json")
     # The fixture's last session line is from 2026-11-21: days old, so not current (exit 1),

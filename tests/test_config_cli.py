@@ -20,7 +20,6 @@ def desktop(tmp_path, monkeypatch) -> Path:
     return tmp_path / "xdg" / "autostart" / "codexbar.desktop"
 
 
-
 @pytest.mark.skipif(sys.platform != "linux", reason="the autostart file checked is Linux's")
 def test_launch_at_login_setting_creates_and_removes_the_autostart_entry(desktop):
     assert run("autostart", "on").returncode == 0

@@ -18,7 +18,6 @@ import re
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +108,14 @@ def _model_price(entry: Any, where: str) -> ModelPrice:
 def _bundled() -> tuple[dict[str, ModelPrice], dict[str, str]]:
     """The prices shipped with codexbar, parsed once per process (the tray prices every few
     minutes)."""
-    bundled = json.loads(resources.files("codexbar.cost").joinpath("prices.json").read_text())
+    beside = Path(__file__).with_name("prices.json")
+    if beside.is_file():  # an unpacked install; importlib.resources costs a fiftieth of start-up
+        text = beside.read_text(encoding="utf-8")
+    else:  # a zipped one
+        from importlib import resources
+
+        text = resources.files("codexbar.cost").joinpath("prices.json").read_text("utf-8")
+    bundled = json.loads(text)
     models = {
         name: _model_price(entry, f"prices.json:{name}")
         for name, entry in bundled["models"].items()
