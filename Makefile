@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-tray clean
+.PHONY: run test lint format bench bench-profile bench-tray clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ format: $(VENV)/.installed-test
 # .cache/bench once). Smaller: make bench BENCH_ARGS="--corpora c100 --runs 3". Not in `make test`.
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/cost_bench.py $(BENCH_ARGS)
+
+# Where a cold scan's time goes on one core (walking lines, decoding, counting, saving) and the
+# floors under any Python scanner; the profile behind `make bench`'s cold figures.
+bench-profile: $(VENV)/.installed-test
+	$(BIN)/python bench/cost_profile.py $(BENCH_ARGS)
 
 # The tray's memory/CPU soak: `python -m codexbar` on the SNI backend, 500 refreshes clicked
 # through its D-Bus menu against a local server; reports its RSS. Not part of `make test`.
