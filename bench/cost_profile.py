@@ -75,7 +75,7 @@ def profile(name: str, runs: int) -> None:
     parser = scanner.Parser
     real = {n: getattr(parser, n) for n in ("_decode_dispatch", "_record_line")}
     rows: list[tuple[str, float]] = []
-    rows.append(("copy the bytes", fastest(runs, lambda: [bytes(d) for d in datas])))
+    rows.append(("copy the bytes", fastest(runs, lambda: [bytearray(d) for d in datas])))
     rows.append(("memchr every newline", fastest(runs, lambda: walk_newlines(datas))))
 
     def skip(self, data, start, end):
