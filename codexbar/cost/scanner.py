@@ -547,11 +547,7 @@ class Parser:
             state.last_event_ms = ms
         state.note_totals(total)
         state.record_pending = 2
-        thread = payload.get("thread_id") or payload.get("session_id")
-        if state.session_id and isinstance(thread, str) and thread and thread != state.session_id:
-            return  # a fork's copy of its parent's response
-        rid = payload.get("response_id")
-        if isinstance(rid, str) and rid and state.seen_response(rid):
+        if not self._new_response(payload):
             return
         self._add(when, counted, None)  # type: ignore[arg-type]
 
@@ -655,11 +651,7 @@ class Parser:
             state.record_pending = 2
         else:
             state.record_pending = 1
-        thread = payload.get("thread_id") or payload.get("session_id")
-        if state.session_id and isinstance(thread, str) and thread and thread != state.session_id:
-            return  # a fork's copy of its parent's response
-        rid = payload.get("response_id")
-        if isinstance(rid, str) and rid and state.seen_response(rid):
+        if not self._new_response(payload):
             return
         usage = usage_vector(payload.get("usage"))
         if usage is None or when is None:
@@ -667,6 +659,15 @@ class Parser:
                 state.record_pending = 0  # unusable: let the token_count after it count instead
             return
         self._add(when, usage, None if state.model else self._model_hint(payload))
+
+    def _new_response(self, payload: dict[str, Any]) -> bool:
+        """Whether a record is this thread's, and a response not counted yet (remembered)."""
+        state = self.state
+        thread = payload.get("thread_id") or payload.get("session_id")
+        if state.session_id and isinstance(thread, str) and thread and thread != state.session_id:
+            return False  # a fork's copy of its parent's response
+        rid = payload.get("response_id")
+        return not (isinstance(rid, str) and rid and state.seen_response(rid))
 
     def _token_count(self, obj: dict[str, Any], payload: dict[str, Any], when: When | None) -> None:
         state = self.state
