@@ -24,6 +24,7 @@ import logging
 import os
 import zlib
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from typing import NamedTuple
 
 import apsw
@@ -303,7 +304,7 @@ class CostCache:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def writer(self, stored: set[str] | frozenset[str] = frozenset()) -> CacheWriter:
+    def writer(self, stored: AbstractSet[str] = frozenset()) -> CacheWriter:
         """The write of one scan; `stored` are the paths that may already have rows."""
         return CacheWriter(self, stored)
 
@@ -339,7 +340,7 @@ class CacheWriter:
 
     FLUSH_FILES = 256  # files buffered per batch of statements
 
-    def __init__(self, cache: CostCache, stored: set[str] | frozenset[str]) -> None:
+    def __init__(self, cache: CostCache, stored: AbstractSet[str]) -> None:
         self.cache = cache
         self.stored = stored
         self.pending: list[tuple[str, CachedFile, FileState]] = []
@@ -408,7 +409,7 @@ def _write_files(
     db: apsw.Connection,
     tz: str,
     batch: list[tuple[str, CachedFile, FileState]],
-    stored: set[str],
+    stored: AbstractSet[str],
     files: dict[str, CachedFile],
 ) -> None:
     # A few statements per batch of files, not a few per file: a cold scan of 8,000 files spent
